@@ -1,0 +1,1 @@
+"""One folder per Lambda function; the shared layer lives in functions/shared."""

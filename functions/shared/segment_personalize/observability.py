@@ -1,0 +1,33 @@
+"""Logger, metrics and tracer in one place, and the one decorator every handler uses.
+
+Log lines carry the Segment messageId as correlation id (every workflow payload has ``messageId`` at its
+top level). Nothing personal is logged at INFO: ids of users, traits and e-mail addresses stay at DEBUG.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+
+SERVICE = "segment-personalize"
+NAMESPACE = "SegmentPersonalize"
+
+logger = Logger(service=SERVICE)
+metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
+tracer = Tracer(service=SERVICE)
+
+Handler = TypeVar("Handler", bound=Callable[..., Any])
+
+__all__ = ["MetricUnit", "handler", "logger", "metrics", "tracer"]
+
+
+def handler(function: Handler) -> Handler:
+    """Apply, in this order: logger context with messageId correlation, metrics flush, tracing."""
+    wrapped = tracer.capture_lambda_handler(function)
+    wrapped = metrics.log_metrics(wrapped)
+    wrapped = logger.inject_lambda_context(correlation_id_path="messageId", log_event=False)(wrapped)
+    return functools.wraps(function)(wrapped)  # type: ignore[return-value]

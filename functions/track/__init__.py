@@ -1,0 +1,1 @@
+"""Lambda function folder (CodeUri in iac/template.yaml)."""
