@@ -1,0 +1,540 @@
+"""The local Segment service: Tracking API, Profile API and a private ``/_local`` admin path on one port."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import gzip
+import hashlib
+import io
+import json
+import logging
+import socket
+import threading
+import time
+import urllib.request
+import uuid
+import zlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from local_stack.segment.faults import FaultInjector
+from local_stack.segment.store import MESSAGE_TYPES, SegmentStore, now_iso, parse_external_id
+
+log = logging.getLogger("local_stack.segment")
+
+MAX_MESSAGE_BYTES = 32 * 1024  # Segment: 32 KB a message
+MAX_BATCH_BYTES = 500 * 1024  # Segment: 500 KB a batch request
+MAX_READ_BYTES = 4 * 1024 * 1024  # read (and discard) bodies up to this; larger ones close the connection
+TRAITS_DEFAULT_LIMIT, TRAITS_MAX_LIMIT = 10, 200  # Profile API: 10 traits unless ?limit= (up to 200)
+LIST_DEFAULT_LIMIT, LIST_MAX_LIMIT = 10, 100  # events and external_ids pages
+TRACKING_ENDPOINTS = {*MESSAGE_TYPES, "batch", "import"}  # /v1/import is the old name of /v1/batch
+PROFILE_RESOURCES = {"traits", "events", "external_ids", "metadata"}
+
+
+@dataclass
+class Response:
+    """A JSON answer."""
+
+    status: int
+    body: Any
+    headers: dict[str, str] = field(default_factory=dict)
+    close: bool = False
+
+
+def write_key_id(write_key: str) -> str:
+    """A stable, non-secret id for a write key (stored instead of the key; shown as ``source_id``)."""
+    return "wk_" + hashlib.sha256(write_key.encode()).hexdigest()[:12]
+
+
+def _basic_username(header: str | None) -> str | None:
+    if not header or not header.lower().startswith("basic "):
+        return None
+    try:
+        decoded = base64.b64decode(header[6:].strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    return decoded.partition(":")[0]
+
+
+def _tracking_error(status: int, code: str, message: str) -> Response:
+    # segment-analytics-python reads "code" and "message" of an error body into its APIError.
+    return Response(status, {"code": code, "message": message})
+
+
+def _profile_error(status: int, code: str, message: str) -> Response:
+    # The Profile API's documented error body.
+    return Response(status, {"error": {"code": code, "message": message}})
+
+
+def _fault_response(api: str, status: int, retry_after: int | None) -> Response:
+    codes = {429: "rate_limit_error" if api == "profile" else "too_many_requests"}
+    code = codes.get(status, "server_error" if status >= 500 else "invalid_request_error")
+    message = f"injected fault: HTTP {status}"
+    resp = (
+        _profile_error(status, code, message) if api == "profile" else _tracking_error(status, code, message)
+    )
+    if retry_after is not None:
+        resp.headers["Retry-After"] = str(retry_after)
+    return resp
+
+
+class SegmentService:
+    """Segment's Tracking API (``/v1/batch``, ``/v1/identify``, ...) and Profile API on one loopback port."""
+
+    def __init__(
+        self,
+        db_path: str | None = None,
+        write_keys: Iterable[str] = ("local-write-key",),
+        space_id: str = "local-space",
+        access_token: str = "local-profile-token",  # noqa: S107 - a local fake token
+        reject_unknown_write_keys: bool = True,
+    ) -> None:
+        """``reject_unknown_write_keys=False`` answers 200 and drops the batch, as the real API does."""
+        self.write_keys = frozenset(write_keys)
+        self.space_id = space_id
+        self.access_token = access_token
+        self.reject_unknown_write_keys = reject_unknown_write_keys
+        self.store = SegmentStore(db_path)
+        self.faults = FaultInjector()
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+
+    # -- lifecycle ------------------------------------------------------------------------------------
+
+    def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        """Serve in a background thread; returns the base URL (``http://127.0.0.1:<port>``)."""
+        if self._server is not None:
+            raise RuntimeError("SegmentService is already started")
+        self._stopping.clear()
+        server = _Server((host, port), _Handler)
+        server.service = self
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="local-segment", daemon=True
+        )
+        self._thread.start()
+        log.info("local Segment service on %s", self.url)
+        return self.url
+
+    def stop(self) -> None:
+        """Stop serving (the stored state stays readable until ``close``)."""
+        if self._server is None:
+            return
+        self._stopping.set()
+        self._server.shutdown()
+        self._server.server_close()
+        self._server.close_open_connections()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._server, self._thread = None, None
+
+    def close(self) -> None:
+        """Stop and close the database."""
+        self.stop()
+        self.store.close()
+
+    @property
+    def url(self) -> str:
+        """Base URL of the running service; both APIs and ``/_local`` live under it."""
+        if self._server is None:
+            raise RuntimeError("SegmentService is not started")
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def __enter__(self) -> SegmentService:
+        if self._server is None:
+            self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    # -- Python admin API (same data as /_local) ------------------------------------------------------
+
+    def profile_traits(self, external_id: str) -> dict[str, Any] | None:
+        """All traits of the profile ``external_id`` (e.g. ``user_id:u1``) resolves to, or None."""
+        profile_id = self.store.profile_id_for(external_id)
+        return None if profile_id is None else self.store.traits(profile_id)[0]
+
+    def profile(self, external_id: str) -> dict[str, Any] | None:
+        """Profile id, external ids, traits and metadata of ``external_id``'s profile, or None."""
+        profile_id = self.store.profile_id_for(external_id)
+        return None if profile_id is None else self.store.profile(profile_id)
+
+    def profiles(self) -> list[dict[str, Any]]:
+        """Every profile."""
+        return self.store.profiles()
+
+    def profile_events(self, external_id: str) -> list[dict[str, Any]] | None:
+        """The profile's event timeline, oldest first, or None for an unknown profile."""
+        profile_id = self.store.profile_id_for(external_id)
+        return None if profile_id is None else self.store.events(profile_id)
+
+    def messages(self, type: str | None = None, status: str | None = None) -> list[dict[str, Any]]:
+        """Stored message bodies (with ``receivedAt``) in arrival order, filtered by ``type``/``status``."""
+        return self.store.messages(type=type, status=status)
+
+    def message_log(self, type: str | None = None, status: str | None = None) -> list[dict[str, Any]]:
+        """Stored messages with ``status`` (applied/rejected), ``reason``, ``duplicates``, ``writeKeyId``."""
+        return self.store.messages(type=type, status=status, with_meta=True)
+
+    def set_traits(self, external_id: str, traits: dict[str, Any]) -> None:
+        """Seed traits on a profile directly (merged like an identify; the profile is created if needed)."""
+        self.store.set_traits(external_id, traits)
+
+    def reset(self) -> None:
+        """Forget every message, profile and pending fault."""
+        self.store.reset()
+        self.faults.clear()
+
+    # -- request handling -----------------------------------------------------------------------------
+
+    def handle(self, method: str, target: str, headers: dict[str, str], body: bytes | None) -> Response:
+        """Route one HTTP request (``body`` None: larger than the service reads)."""
+        parts = urlsplit(target)
+        segments = [unquote(s) for s in parts.path.split("/")[1:]]
+        query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
+        if len(segments) == 2 and segments[0] == "v1" and segments[1] in TRACKING_ENDPOINTS:
+            if method != "POST":
+                return _tracking_error(405, "method_not_allowed", "use POST")
+            return self._tracking(segments[1], headers, body)
+        if segments[:2] == ["v1", "spaces"]:
+            if method != "GET":
+                return _profile_error(405, "invalid_request_error", "use GET")
+            return self._profile_api(segments, parts, query, headers)
+        if segments and segments[0] == "_local":
+            return self._admin(method, segments[1:], query, body)
+        return Response(
+            404, {"error": {"code": "not_found", "message": f"no route for {method} {parts.path}"}}
+        )
+
+    def _take_fault(self, api: str) -> Response | None:
+        fault = self.faults.take(api)
+        if fault is None:
+            return None
+        if fault.delay_seconds:
+            self._stopping.wait(fault.delay_seconds)
+        if fault.status is None:
+            return None
+        return _fault_response(api, fault.status, fault.retry_after)
+
+    def _tracking(self, endpoint: str, headers: dict[str, str], raw: bytes | None) -> Response:
+        fault = self._take_fault("tracking")
+        if fault is not None:
+            return fault
+        is_batch = endpoint in ("batch", "import")
+        limit = MAX_BATCH_BYTES if is_batch else MAX_MESSAGE_BYTES
+        if raw is None:
+            return _tracking_error(400, "payload_too_large", f"request is larger than {limit} bytes")
+        if headers.get("content-encoding", "").lower() == "gzip":
+            try:
+                with gzip.GzipFile(fileobj=io.BytesIO(raw)) as gz:
+                    data = gz.read(limit + 1)
+            except (OSError, EOFError, zlib.error) as e:
+                return _tracking_error(400, "invalid_request", f"body is not valid gzip: {e}")
+        else:
+            data = raw
+        if len(data) > limit:
+            what = "batch" if is_batch else "message"
+            return _tracking_error(400, "payload_too_large", f"{what} is larger than {limit // 1024} KB")
+        try:
+            payload = json.loads(data)
+        except (ValueError, UnicodeDecodeError) as e:
+            return _tracking_error(400, "invalid_json", f"body is not valid JSON: {e}")
+        if not isinstance(payload, dict):
+            return _tracking_error(400, "invalid_request", "body must be a JSON object")
+
+        write_key = _basic_username(headers.get("authorization"))
+        if not write_key and isinstance(payload.get("writeKey"), str):
+            write_key = payload["writeKey"]
+        if not write_key or write_key not in self.write_keys:
+            if not self.reject_unknown_write_keys:
+                return Response(200, {"success": True})  # the real edge accepts and drops
+            return _tracking_error(401, "unauthorized", "missing or invalid write key")
+
+        if is_batch:
+            batch = payload.get("batch")
+            if not isinstance(batch, list) or not all(isinstance(m, dict) for m in batch):
+                return _tracking_error(400, "invalid_request", "'batch' must be a list of message objects")
+            messages = [dict(m) for m in batch]
+        else:
+            messages = [dict(payload)]
+            messages[0]["type"] = endpoint
+        for index, msg in enumerate(messages if is_batch else []):  # a single call was measured whole above
+            size = len(json.dumps(msg, separators=(",", ":")).encode())
+            if size > MAX_MESSAGE_BYTES:
+                return _tracking_error(
+                    400, "payload_too_large", f"message {index} is {size} bytes, over the 32 KB limit"
+                )
+
+        received_at, key_id = now_iso(), write_key_id(write_key)
+        for msg in messages:
+            msg.pop("writeKey", None)
+            if is_batch:
+                for shared in ("context", "integrations"):
+                    outer, inner = payload.get(shared), msg.get(shared)
+                    if isinstance(outer, dict):
+                        msg[shared] = {**outer, **(inner if isinstance(inner, dict) else {})}
+            if not msg.get("messageId"):
+                msg["messageId"] = f"local-{uuid.uuid4()}"
+            if "sentAt" not in msg and payload.get("sentAt") is not None:
+                msg["sentAt"] = payload["sentAt"]
+            msg["receivedAt"] = received_at
+            outcome = self.store.ingest(msg, key_id, received_at)
+            log.debug("message %s (%s): %s", msg["messageId"], msg.get("type"), outcome)
+        return Response(200, {"success": True})
+
+    def _profile_api(
+        self, segments: list[str], parts: Any, query: dict[str, str], headers: dict[str, str]
+    ) -> Response:
+        fault = self._take_fault("profile")
+        if fault is not None:
+            return fault
+        if _basic_username(headers.get("authorization")) != self.access_token:
+            return _profile_error(401, "authentication_error", "No valid Access Token provided.")
+        # v1 / spaces / {space} / collections / {collection} / profiles / {external_id} / {resource}
+        if len(segments) < 3 or segments[2] != self.space_id:
+            return _profile_error(404, "not_found", "Space was not found.")
+        if len(segments) != 8 or segments[3] != "collections" or segments[5] != "profiles":
+            return _profile_error(404, "not_found", "Resource was not found.")
+        collection, external_id, resource = segments[4], segments[6], segments[7]
+        if collection != "users" or resource not in PROFILE_RESOURCES:
+            return _profile_error(404, "not_found", "Resource was not found.")
+        parsed = parse_external_id(external_id)
+        profile_id = None if parsed is None else self.store.profile_id_for(external_id)
+        if profile_id is None:
+            return _profile_error(404, "not_found", "Profile was not found.")
+        url = parts.path + (f"?{parts.query}" if parts.query else "")
+        if resource == "traits":
+            return self._traits(profile_id, query, url)
+        if resource == "metadata":
+            return Response(200, {"metadata": self.store.metadata(profile_id)})
+        items = self.store.events(profile_id) if resource == "events" else self.store.external_ids(profile_id)
+        if resource == "events":
+            items = _filter_events(items, query)
+        elif query.get("include"):
+            wanted = {t.strip() for t in query["include"].split(",")}
+            items = [i for i in items if i["type"] in wanted]
+        return _paged(items, query, url, "data", LIST_DEFAULT_LIMIT, LIST_MAX_LIMIT)
+
+    def _traits(self, profile_id: str, query: dict[str, str], url: str) -> Response:
+        traits, meta = self.store.traits(profile_id)
+        keys = sorted(traits)
+        if query.get("include"):
+            wanted = [k.strip() for k in query["include"].split(",") if k.strip()]
+            keys = [k for k in dict.fromkeys(wanted) if k in traits]
+        if query.get("class") in ("audience", "computed_trait"):
+            keys = []  # no audiences or computed traits exist locally
+        verbose = query.get("verbose", "").lower() == "true"
+        values = {
+            k: (
+                {
+                    "value": traits[k],
+                    "source_id": meta.get(k, {}).get("source_id"),
+                    "updated_at": meta.get(k, {}).get("updated_at"),
+                }
+                if verbose
+                else traits[k]
+            )
+            for k in keys
+        }
+        return _paged(list(values.items()), query, url, "traits", TRAITS_DEFAULT_LIMIT, TRAITS_MAX_LIMIT)
+
+    def _admin(self, method: str, path: list[str], query: dict[str, str], raw: bytes | None) -> Response:
+        try:
+            payload = json.loads(raw) if raw else None
+        except ValueError as e:
+            return Response(400, {"error": f"body is not valid JSON: {e}"})
+        route = (method, path[0] if path else "")
+        if route == ("GET", "health"):
+            return Response(200, {"ok": True, "space_id": self.space_id})
+        if route == ("GET", "messages"):
+            records = self.message_log(type=query.get("type"), status=query.get("status"))
+            for key, column in (("user_id", "userId"), ("anonymous_id", "anonymousId")):
+                if key in query:
+                    records = [r for r in records if r[column] == query[key]]
+            return Response(200, {"messages": records})
+        if route == ("GET", "profiles"):
+            if len(path) == 1:
+                return Response(200, {"profiles": self.profiles()})
+            profile = self.profile(path[1])
+            if profile is None:
+                return Response(404, {"error": f"no profile for {path[1]!r}"})
+            return Response(200, profile)
+        if route in (("PUT", "profiles"), ("POST", "profiles")) and len(path) == 3 and path[2] == "traits":
+            traits = payload.get("traits") if isinstance(payload, dict) else None
+            if not isinstance(traits, dict):
+                return Response(400, {"error": 'body must be {"traits": {...}}'})
+            try:
+                self.set_traits(path[1], traits)
+            except ValueError as e:
+                return Response(400, {"error": str(e)})
+            return Response(200, {"traits": self.profile_traits(path[1])})
+        if path == ["faults"]:
+            if method == "GET":
+                return Response(200, {"faults": self.faults.pending()})
+            if method == "DELETE":
+                self.faults.clear()
+                return Response(200, {"faults": []})
+            if method == "POST":
+                specs = payload if isinstance(payload, list) else [payload]
+                try:
+                    for spec in specs:
+                        if not isinstance(spec, dict):
+                            raise ValueError("a fault must be a JSON object")
+                        self.faults.add_from_dict(spec)
+                except (ValueError, TypeError) as e:
+                    return Response(400, {"error": str(e)})
+                return Response(200, {"faults": self.faults.pending()})
+        if route == ("POST", "reset"):
+            self.reset()
+            return Response(200, {"ok": True})
+        return Response(404, {"error": f"no admin route for {method} /_local/{'/'.join(path)}"})
+
+
+def _filter_events(events: list[dict[str, Any]], query: dict[str, str]) -> list[dict[str, Any]]:
+    def name(e: dict[str, Any]) -> str:
+        return str(e.get("event") or e["type"])
+
+    if query.get("include"):
+        wanted = {n.strip() for n in query["include"].split(",")}
+        events = [e for e in events if name(e) in wanted]
+    if query.get("exclude"):
+        unwanted = {n.strip() for n in query["exclude"].split(",")}
+        events = [e for e in events if name(e) not in unwanted]
+    if query.get("sort", "desc").lower() != "asc":
+        events = list(reversed(events))
+    return events
+
+
+def _paged(
+    items: list[Any], query: dict[str, str], url: str, key: str, default_limit: int, max_limit: int
+) -> Response:
+    """One page of ``items``; ``next`` is an opaque offset cursor. Trait items are (name, value) pairs."""
+    try:
+        limit = int(query.get("limit") or default_limit)
+        offset = int(query.get("next") or 0)
+    except ValueError:
+        return _profile_error(400, "validation_error", "limit and next must be integers")
+    if not 1 <= limit <= max_limit:
+        return _profile_error(400, "validation_error", f"limit must be between 1 and {max_limit}")
+    if offset < 0:
+        return _profile_error(400, "validation_error", "next is not a valid cursor")
+    page = items[offset : offset + limit]
+    has_more = offset + limit < len(items)
+    body: dict[str, Any] = {key: dict(page) if key == "traits" else page}
+    body["cursor"] = {"url": url, "has_more": has_more, "next": str(offset + limit) if has_more else ""}
+    if key == "traits":
+        body["cursor"]["limit"] = limit
+    return Response(200, body)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128  # bursts of parallel Lambda invokes
+    service: SegmentService
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
+        super().__init__(address, handler)
+        self._open: set[socket.socket] = set()
+        self._open_lock = threading.Lock()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._open_lock:
+            self._open.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._open_lock:
+            self._open.discard(request)
+        super().shutdown_request(request)
+
+    def close_open_connections(self) -> None:
+        """End kept-alive connections, so that nothing is served after ``stop``."""
+        with self._open_lock:
+            sockets = list(self._open)
+        for sock in sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as Segment's library and requests sessions expect
+    server_version = "LocalSegment/1.0"
+    timeout = 30  # idle keep-alive connections close after this
+    disable_nagle_algorithm = True  # headers and body are two writes: avoid the 40 ms delayed-ACK stall
+    server: _Server
+
+    def do_GET(self) -> None:  # noqa: N802 - the http.server naming
+        self._dispatch("GET")
+
+    def do_POST(self) -> None:  # noqa: N802
+        self._dispatch("POST")
+
+    def do_PUT(self) -> None:  # noqa: N802
+        self._dispatch("PUT")
+
+    def do_DELETE(self) -> None:  # noqa: N802
+        self._dispatch("DELETE")
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("%s %s", self.address_string(), format % args)
+
+    def _read_body(self) -> tuple[bytes | None, bool]:
+        """The request body (None when too large to read) and whether the connection must close."""
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            return b"", True  # not supported: answer, then drop the connection
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            return b"", True
+        if length > MAX_READ_BYTES:
+            return None, True
+        return (self.rfile.read(length) if length > 0 else b""), False
+
+    def _dispatch(self, method: str) -> None:
+        body, must_close = self._read_body()
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        try:
+            resp = self.server.service.handle(method, self.path, headers, body)
+        except Exception:
+            log.exception("local Segment service failed on %s %s", method, self.path)
+            resp = Response(500, {"code": "server_error", "message": "internal error in the local service"})
+        self._send(resp, must_close or resp.close)
+
+    def _send(self, resp: Response, close: bool) -> None:
+        data = json.dumps(resp.body).encode()
+        self.send_response(resp.status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Request-Id", str(uuid.uuid4()))
+        for name, value in resp.headers.items():
+            self.send_header(name, value)
+        if close:
+            self.send_header("Connection", "close")
+            self.close_connection = True
+        self.end_headers()
+        self.wfile.write(data)
+
+
+def wait_until_ready(url: str, timeout: float = 5.0) -> None:
+    """Poll ``/_local/health`` until it answers (for callers that start the service in another process)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/_local/health", timeout=1) as resp:  # noqa: S310 - loopback
+                if resp.status == 200:
+                    return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+        time.sleep(0.05)
