@@ -1,0 +1,62 @@
+"""Recommend: GetRecommendations for the visitor from the configured campaign or recommender."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel, ConfigDict, Field
+from segment_personalize.clients import client
+from segment_personalize.config import RecommendSettings, load
+from segment_personalize.errors import InvalidSegmentEvent
+from segment_personalize.observability import MetricUnit, handler, logger, metrics
+from segment_personalize.personalize import PersonalizeRecommendations, quote_filter_values
+
+settings = load(RecommendSettings)
+filter_values = quote_filter_values(settings.filter_values)
+personalize = PersonalizeRecommendations(client("personalize-runtime"))
+
+
+class RecommendInput(BaseModel):
+    """The Recommend state's input (docs/contract.md)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+    message_id: str = Field(alias="messageId")
+    user_id: str | None = Field(alias="userId", default=None)
+    session_id: str | None = Field(alias="sessionId", default=None)
+
+
+def recommend(
+    request: RecommendInput,
+    settings: RecommendSettings,
+    runtime: PersonalizeRecommendations,
+    filter_values: dict[str, str],
+) -> dict[str, Any]:
+    """Recommendations for the userId, else for the anonymous session: the contract's Recommend result."""
+    visitor = request.user_id or request.session_id
+    if not visitor:
+        raise InvalidSegmentEvent("Recommend needs a userId or a sessionId; the payload has neither")
+    answer = runtime.get_recommendations(
+        user_id=visitor,
+        num_results=settings.effective_num_results,
+        campaign_arn=settings.campaign_arn,
+        recommender_arn=settings.recommender_arn,
+        filter_arn=settings.filter_arn,
+        filter_values=filter_values,
+        metadata_columns=settings.metadata_columns,
+    )
+    return {
+        "messageId": request.message_id,
+        "recommendationId": answer.recommendation_id,
+        "items": [item.to_json() for item in answer.items],
+    }
+
+
+@handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    request = RecommendInput.model_validate(event)
+    result = recommend(request, settings, personalize, filter_values)
+    metrics.add_metric(name="ItemsRecommended", unit=MetricUnit.Count, value=len(result["items"]))
+    logger.info("recommended items", extra={"items": len(result["items"])})
+    return result

@@ -1,0 +1,103 @@
+"""Segment Profile API adapter: read a user's traits.
+
+``GET {base}/v1/spaces/{space}/collections/users/profiles/{external_id}/traits`` with basic auth (the access
+token as user name, empty password). Answers become domain errors: 429 ``ProfileApiThrottled``; 5xx, a
+connection failure or a timeout ``ProfileApiUnavailable``; 401, 403 and other 4xx ``ProfileApiRejected``.
+A 404 is a profile Segment does not know (yet): no traits, not an error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import quote
+
+import requests
+
+from segment_personalize.errors import ProfileApiRejected, ProfileApiThrottled, ProfileApiUnavailable
+
+#: The Profile API returns at most 200 traits a page.
+TRAITS_PAGE_LIMIT = 200
+
+
+def external_id(user_id: str | None, anonymous_id: str | None) -> str:
+    """``user_id:<id>`` when there is a userId, else ``anonymous_id:<id>``; the id URL-encoded."""
+    if user_id:
+        return "user_id:" + quote(user_id, safe="")
+    if anonymous_id:
+        return "anonymous_id:" + quote(anonymous_id, safe="")
+    raise ValueError("a profile lookup needs a userId or an anonymousId")
+
+
+class ProfileApi:
+    """Reads profile traits from one Segment space."""
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        space_id: str,
+        token: str,
+        timeout: float,
+        session: requests.Session | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.space_id = space_id
+        self.timeout = timeout
+        self.session = session or requests.Session()
+        self._auth = (token, "")
+
+    def traits_url(self, user_id: str | None, anonymous_id: str | None) -> str:
+        return (
+            f"{self.base_url}/v1/spaces/{quote(self.space_id, safe='')}/collections/users/profiles/"
+            f"{external_id(user_id, anonymous_id)}/traits"
+        )
+
+    def traits(
+        self, user_id: str | None, anonymous_id: str | None, include: Iterable[str] = ()
+    ) -> dict[str, Any] | None:
+        """The profile's traits, or None when the profile does not exist (404).
+
+        ``include`` names the traits wanted; Segment then returns only those, so one page holds them all.
+        """
+        params: dict[str, Any] = {"limit": TRAITS_PAGE_LIMIT}
+        wanted = sorted(set(include))
+        if wanted:
+            params["include"] = ",".join(wanted)
+        try:
+            response = self.session.get(
+                self.traits_url(user_id, anonymous_id), params=params, auth=self._auth, timeout=self.timeout
+            )
+        except requests.Timeout as error:
+            raise ProfileApiUnavailable(f"Profile API did not answer within {self.timeout} s") from error
+        except requests.RequestException as error:
+            raise ProfileApiUnavailable(
+                f"Profile API could not be reached ({type(error).__name__})"
+            ) from error
+        status = response.status_code
+        if status == 404:
+            return None
+        if status == 429:
+            raise ProfileApiThrottled("Profile API answered 429 Too Many Requests (100 requests/s per space)")
+        if status >= 500:
+            raise ProfileApiUnavailable(f"Profile API answered {status} {response.reason}")
+        if status in (401, 403):
+            raise ProfileApiRejected(
+                f"Profile API answered {status} {response.reason}: check the Profile API access token "
+                f"(SEGMENT_PROFILE_TOKEN or its secret) and that it belongs to space {self.space_id}"
+            )
+        if not 200 <= status < 300:
+            raise ProfileApiRejected(
+                f"Profile API answered {status} {response.reason}: check SEGMENT_SPACE_ID and "
+                "SEGMENT_PROFILE_API_URL"
+            )
+        try:
+            body = response.json()
+        except ValueError as error:
+            raise ProfileApiUnavailable(
+                f"Profile API answered {status} with a body that is not JSON"
+            ) from error
+        traits = body.get("traits") if isinstance(body, dict) else None
+        if not isinstance(traits, dict):
+            raise ProfileApiUnavailable(f"Profile API answered {status} without a traits object")
+        return traits

@@ -1,0 +1,118 @@
+"""SyncProfile: write the recommended item ids to the visitor's Segment profile with one identify call."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel, ConfigDict, Field
+from segment_personalize.clients import secret_or_value
+from segment_personalize.config import SyncProfileSettings, load
+from segment_personalize.errors import InvalidSegmentEvent
+from segment_personalize.observability import MetricUnit, handler, logger, metrics
+from segment_personalize.segment_identify import MAX_MESSAGE_BYTES, SegmentIdentify, message_size
+
+#: Namespace of the identify messageIds: uuid5(namespace, Segment messageId) is the same on every retry,
+#: so Segment deduplicates a step that ran twice. Never change it.
+IDENTIFY_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "segment-personalize:sync_profile:identify")
+
+settings = load(SyncProfileSettings)
+segment = SegmentIdentify.create(
+    write_key=secret_or_value(settings.write_key, settings.write_key_secret_arn, "SEGMENT_WRITE_KEY"),
+    host=settings.host,
+    timeout=settings.timeout,
+)
+
+
+class SyncInput(BaseModel):
+    """The SyncProfile state's input (docs/contract.md)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+    message_id: str = Field(alias="messageId")
+    user_id: str | None = Field(alias="userId", default=None)
+    anonymous_id: str | None = Field(alias="anonymousId", default=None)
+    item_ids: list[str] = Field(alias="itemIds", default_factory=list)
+    recommendation_id: str | None = Field(alias="recommendationId", default=None)
+
+
+def identify_message_id(message_id: str) -> str:
+    """The identify's messageId: a UUID derived from the Segment messageId, stable across retries."""
+    return str(uuid.uuid5(IDENTIFY_NAMESPACE, message_id))
+
+
+def build_traits(
+    trait: str, item_ids: list[str], recommendation_id: str | None, now: datetime
+) -> dict[str, Any]:
+    return {
+        trait: item_ids,
+        f"{trait}_recommendation_id": recommendation_id,
+        f"{trait}_updated_at": now.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+    }
+
+
+def fitting_count(size_with: Callable[[int], int], total: int, limit: int) -> int:
+    """The largest n <= total with size_with(n) <= limit (size grows with n); raises if 0 is too big."""
+    if size_with(total) <= limit:
+        return total
+    low, high = 0, total  # size_with(high) > limit
+    if size_with(low) > limit:
+        raise InvalidSegmentEvent(f"the identify exceeds Segment's {limit} bytes even without items")
+    while high - low > 1:
+        middle = (low + high) // 2
+        if size_with(middle) <= limit:
+            low = middle
+        else:
+            high = middle
+    return low
+
+
+def sync(
+    request: SyncInput, trait: str, identify: SegmentIdentify, now: datetime | None = None
+) -> dict[str, Any]:
+    """Send the identify, items dropped from the end if it would exceed 32 KB; the SyncProfile result."""
+    if not (request.user_id or request.anonymous_id):
+        raise InvalidSegmentEvent("SyncProfile needs a userId or an anonymousId; the payload has neither")
+    now = now or datetime.now(UTC)
+    message_id = identify_message_id(request.message_id)
+    anonymous_id = None if request.user_id else request.anonymous_id
+    item_ids = list(request.item_ids)
+
+    def size_with(count: int) -> int:
+        return message_size(
+            user_id=request.user_id,
+            anonymous_id=anonymous_id,
+            traits=build_traits(trait, item_ids[:count], request.recommendation_id, now),
+            message_id=message_id,
+            timestamp=now,
+        )
+
+    count = fitting_count(size_with, len(item_ids), MAX_MESSAGE_BYTES)
+    identify.identify(
+        user_id=request.user_id,
+        anonymous_id=anonymous_id,
+        traits=build_traits(trait, item_ids[:count], request.recommendation_id, now),
+        message_id=message_id,
+        timestamp=now,
+    )
+    return {
+        "messageId": request.message_id,
+        "identifyMessageId": message_id,
+        "trait": trait,
+        "count": count,
+        "trimmed": count < len(item_ids),
+    }
+
+
+@handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    request = SyncInput.model_validate(event)
+    result = sync(request, settings.trait_name, segment)
+    metrics.add_metric(name="ProfilesSynced", unit=MetricUnit.Count, value=1)
+    if result["trimmed"]:
+        metrics.add_metric(name="TraitsTrimmed", unit=MetricUnit.Count, value=1)
+    logger.info("synced profile", extra={"count": result["count"], "trimmed": result["trimmed"]})
+    return result
