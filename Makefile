@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test unit lint check asl
+.PHONY: help venv run test unit lint check asl diagram
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}'
@@ -29,5 +29,39 @@ lint: $(STAMP) ## ruff and mypy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+
+asl: $(STAMP) ## Regenerate the ASL file from state_machines/workflow.py
+	$(BIN)/python -m state_machines generate
+
+diagram: $(STAMP) ## Print the workflow as a Mermaid flowchart
+	@$(BIN)/python -m state_machines mermaid
+
+# --- AWS: offline checks, packages, deployment (iac/) ------------------------------------------------------
+SAM_VENV := $(VENV)/sam-cli
+SAM ?= $(SAM_VENV)/bin/sam
+SAMCONFIG ?= iac/samconfig.toml
+BUILT_TEMPLATE := .aws-sam/build/template.yaml
+.PHONY: validate build deploy
+
+validate: $(STAMP) ## Check iac/template.yaml offline: cfn-lint, SAM transform, moto stacks, the ASL
+	$(BIN)/python -m iac.validate
+
+build: $(STAMP) ## Build python3.12/arm64 Lambda packages into .aws-sam/build, print their sizes
+	$(BIN)/python -m iac.build
+
+# aws-sam-cli is installed on demand, in a venv of its own: its pins would downgrade the dev venv's boto3.
+# `make build` stands in for `sam build` (which needs python3.12 on PATH or Docker); SAM_BUILD=1 uses
+# `sam build --use-container` instead. Guided the first time: until iac/samconfig.toml has parameter_overrides.
+deploy: $(if $(SAM_BUILD),,build) ## Deploy to AWS with SAM (guided the first time)
+	@command -v $(SAM) >/dev/null || { set -x; $(PYTHON) -m venv $(SAM_VENV) && \
+		$(SAM_VENV)/bin/pip install --quiet 'aws-sam-cli>=1.120,<2'; }
+ifdef SAM_BUILD
+	$(SAM) build --template-file iac/template.yaml --use-container
+endif
+	@if [ -f $(SAMCONFIG) ] && grep -q '^parameter_overrides' $(SAMCONFIG); then \
+		set -x; $(SAM) deploy --template-file $(BUILT_TEMPLATE) --config-file $(abspath $(SAMCONFIG)); \
+	else \
+		set -x; $(SAM) deploy --guided --template-file $(BUILT_TEMPLATE) --config-file $(abspath $(SAMCONFIG)); \
+	fi
 
 check: lint test ## Everything CI should agree with

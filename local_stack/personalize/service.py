@@ -655,6 +655,7 @@ class _Server(ThreadingHTTPServer):
 def _handler_for(service: PersonalizeService) -> type[BaseHTTPRequestHandler]:
     class _Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # headers and body go out at once on keep-alive connections
         server_version = "LocalPersonalize/1.0"
 
         def _answer(self) -> None:
