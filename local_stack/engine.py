@@ -29,6 +29,7 @@ internals of that version.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import logging
@@ -42,7 +43,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import ModuleType
-from typing import Any
+from typing import Any, TextIO
 from urllib.parse import unquote, urlsplit
 
 from state_machines import ASL_PATH, DEAD_LETTER_QUEUE_PLACEHOLDER, FUNCTION_PLACEHOLDERS, substitute
@@ -101,7 +102,6 @@ def default_environment(
         "SEGMENT_HOST": "http://127.0.0.1:9",  # the discard port: nothing answers unless overridden
         "POWERTOOLS_SERVICE_NAME": "segment-personalize",
         "POWERTOOLS_TRACE_DISABLED": "true",
-        "POWERTOOLS_METRICS_DISABLED": "true",
         "POWERTOOLS_LOG_LEVEL": "WARNING",
     }
 
@@ -154,9 +154,13 @@ class Invoker:
         modules: Mapping[str, ModuleType],
         region: str = DEFAULT_REGION,
         serialize: bool = True,
+        log: TextIO | None = None,
     ) -> None:
         self.modules = modules
         self.region = region
+        # What the functions print (Powertools' log lines and EMF metrics) goes here, as Lambda sends a
+        # function's stdout to CloudWatch Logs; None leaves it on this process's stdout.
+        self.log = log
         # The functions share one process (and Powertools' logger and metrics): one invoke at a time keeps
         # each invoke's correlation id and metrics its own, as separate Lambda sandboxes would.
         self._lock: threading.Lock | None = threading.Lock() if serialize else None
@@ -187,7 +191,7 @@ class Invoker:
             if self._lock is None:
                 result = module.lambda_handler(payload, context)
             else:
-                with self._lock:
+                with self._lock, contextlib.redirect_stdout(self.log) if self.log else contextlib.nullcontext():
                     result = module.lambda_handler(payload, context)
         except Exception as error:  # noqa: BLE001 - every exception becomes Lambda's error payload
             return error_payload(error, request_id), True
@@ -326,6 +330,7 @@ class LocalEngine:
         serialize_invocations: bool = True,
         quiet_moto: bool = True,
         prepare: Callable[[Any], Mapping[str, str] | None] | None = None,
+        function_log: TextIO | None = None,
     ) -> None:
         """Configure; nothing starts before :meth:`open`.
 
@@ -341,7 +346,7 @@ class LocalEngine:
         self.environment = {**default_environment(region, machine_name), **dict(env or {})}
         self.functions: dict[str, ModuleType] = {}
         self.retry_waits: list[float] = []
-        self.invoker = Invoker(self.functions, region, serialize=serialize_invocations)
+        self.invoker = Invoker(self.functions, region, serialize=serialize_invocations, log=function_log)
         self.server = InvokeServer(self.invoker)
         self.state_machine_arn = ""
         self.dead_letter_queue_url = ""

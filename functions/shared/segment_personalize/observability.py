@@ -7,6 +7,8 @@ top level). Nothing personal is logged at INFO: ids of users, traits and e-mail 
 from __future__ import annotations
 
 import functools
+import logging
+import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -16,7 +18,22 @@ from aws_lambda_powertools.metrics import MetricUnit
 SERVICE = "segment-personalize"
 NAMESPACE = "SegmentPersonalize"
 
-logger = Logger(service=SERVICE)
+
+
+class _StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stdout`` is when a line is logged: Lambda sends it to CloudWatch Logs, and
+    the local stack redirects it to its function log, as it does for the metrics Powertools prints."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> object:
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, _value: object) -> None:
+        pass
+
+
+logger = Logger(service=SERVICE, logger_handler=_StdoutHandler())
 metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
 tracer = Tracer(service=SERVICE)
 

@@ -1,0 +1,230 @@
+"""``segment-personalize``: run the workflow on the local stack, replay an export, trace an execution, serve.
+
+Everything runs in this process on loopback; no AWS account is needed. See ``segment-personalize --help``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+DEFAULT_DATA_DIR = ".data"
+
+
+def _quiet_logging() -> None:
+    """The functions log JSON lines at INFO in AWS; on a terminal the summary is what matters."""
+    logging.getLogger().setLevel(logging.WARNING)
+    for noisy in ("botocore", "urllib3", "moto", "segment", "backoff"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
+
+
+def _progress_bar(total: int, enabled: bool) -> Any:
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="msg", disable=not enabled, file=sys.stderr, dynamic_ncols=True)
+
+
+def _replay(stack: Any, messages: list[Any], show_progress: bool) -> list[Any]:
+    from local_stack.runner import replay
+
+    with _progress_bar(len(messages), show_progress) as bar:
+        return replay(stack, messages, progress=bar.update)
+
+
+def _print_summary(summary: Any, stack: Any, out: Any, sample_users: int = 3) -> None:
+    p = lambda text="": print(text, file=out)  # noqa: E731
+    p(f"messages          {summary.messages}")
+    p(f"accepted          {summary.accepted}  (executions started by the entry function)")
+    if summary.duplicates:
+        p(f"redeliveries      {summary.duplicates}  (deduplicated by execution name)")
+    p(f"ignored           {summary.ignored}  (valid, not interactions)")
+    for reason, count in summary.ignored_reasons.most_common(4):
+        p(f"  {count:>5}  {reason}")
+    p(f"rejected          {summary.rejected}")
+    for reason, count in summary.rejected_reasons.most_common(8):
+        p(f"  {count:>5}  {reason}")
+    p(f"tracked           {summary.tracked}  executions, {summary.items_tracked} interactions sent to Personalize")
+    p(f"dead-lettered     {summary.dead_lettered}")
+    for cause, count in summary.dead_letter_causes.most_common(8):
+        p(f"  {count:>5}  {cause}")
+    p(f"profiles synced   {summary.synced}  identify calls with recommended_products")
+    shown = 0
+    for profile in stack.segment.profiles():
+        traits = profile.get("traits") or {}
+        if "recommended_products" not in traits or shown >= sample_users:
+            continue
+        shown += 1
+        ids = [i for i in profile.get("external_ids", []) if i.startswith("user_id:")] or profile["external_ids"]
+        p()
+        p(f"profile {ids[0]}")
+        p(f"  favorite_departments  {traits.get('favorite_departments')}")
+        purchased = traits.get("purchased_products") or []
+        p(f"  purchased_products    {len(purchased)} items")
+        recommended = traits["recommended_products"]
+        categories = [(stack.personalize.item(i) or {}).get("CATEGORY", "?") for i in recommended]
+        p(f"  recommended_products  {recommended}")
+        p(f"    their categories    {categories}")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from local_stack.runner import Summary
+    from local_stack.stack import LocalStack
+    from local_stack.traffic import generate
+
+    traffic = generate(args.seed, users=args.users, anonymous=args.anonymous, sessions_per_visitor=args.sessions)
+    print(
+        f"generated {len(traffic.messages)} Segment messages (seed {args.seed}): {args.users} known users, "
+        f"{args.anonymous} anonymous visitors, {len(traffic.catalog)} products, {traffic.malformed} malformed",
+        file=sys.stderr,
+    )
+    started = time.monotonic()
+    with LocalStack(args.data_dir, items=traffic.items_catalog()) as stack:
+        outcomes = _replay(stack, traffic.messages, not args.no_progress)
+        summary = Summary.of(outcomes)
+        elapsed = time.monotonic() - started
+        if args.json:
+            print(json.dumps({"summary": summary.as_json(), "seconds": round(elapsed, 1)}, indent=2))
+        else:
+            print(f"\nran {summary.accepted} executions in {elapsed:.1f} s; state in {args.data_dir}/\n")
+            _print_summary(summary, stack, sys.stdout)
+            example = next((o.executionName for o in outcomes if o.synced), None)
+            if example:
+                print(f"\nstep through one: segment-personalize trace {example} --data-dir {args.data_dir}")
+    return 0 if summary.messages else 1
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from local_stack.runner import Summary, read_jsonl
+    from local_stack.stack import LocalStack
+
+    messages = read_jsonl(args.file)
+    with LocalStack(args.data_dir) as stack:
+        outcomes = _replay(stack, messages, not args.no_progress and not args.json)
+        summary = Summary.of(outcomes)
+        if args.json:
+            print(json.dumps({"records": [o.as_json() for o in outcomes], "totals": summary.as_json()}, indent=2))
+        else:
+            _print_summary(summary, stack, sys.stdout)
+    return 0
+
+
+def cmd_trace(args: argparse.Namespace) -> int:
+    from local_stack.records import RunStore
+    from local_stack.trace import render, steps
+
+    path = Path(args.data_dir) / "runs.sqlite"
+    if not path.exists():
+        print(f"no runs recorded in {args.data_dir}/ (run `segment-personalize run` first)", file=sys.stderr)
+        return 2
+    store = RunStore(path)
+    try:
+        record = store.execution(args.execution)
+    finally:
+        store.close()
+    if record is None:
+        print(f"no execution named {args.execution!r} (name, ARN or messageId) in {path}", file=sys.stderr)
+        return 2
+    if args.json:
+        payload = {
+            "name": record.name,
+            "arn": record.arn,
+            "status": record.status,
+            "error": record.error,
+            "states": [step.as_json() for step in steps(record.history)],
+        }
+        print(json.dumps(payload, indent=2, default=str))
+    else:
+        print(render(record.name, record.status, record.history))
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from moto.server import ThreadedMotoServer
+
+    from local_stack.stack import LocalStack
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with LocalStack(args.data_dir, fresh=not args.keep_data) as stack:
+        # moto's server shares the in-process backends: other processes see the same state machine.
+        moto_server = ThreadedMotoServer(ip_address="127.0.0.1", port=args.moto_port, verbose=False)
+        moto_server.start()
+        try:
+            print("local stack up; Ctrl-C stops it\n")
+            host, port = moto_server.get_host_and_port()
+            endpoints = {"moto (sfn, sqs, dynamodb, secretsmanager)": f"http://{host}:{port}", **stack.endpoints()}
+            for name, value in endpoints.items():
+                print(f"  {name:<42} {value}")
+            print(
+                "\nexport AWS_ENDPOINT_URL=http://%s:%s AWS_ENDPOINT_URL_LAMBDA=%s "
+                "AWS_ENDPOINT_URL_PERSONALIZE_EVENTS=%s AWS_ENDPOINT_URL_PERSONALIZE_RUNTIME=%s "
+                "AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local"
+                % (host, port, stack.engine.server.url, stack.personalize.url, stack.personalize.url),
+                flush=True,
+            )
+            try:
+                while not stop.wait(0.5):
+                    pass
+            except KeyboardInterrupt:
+                pass
+        finally:
+            moto_server.stop()
+    print("stopped", file=sys.stderr)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="segment-personalize",
+        description="Segment -> Step Functions -> Amazon Personalize -> Segment profiles, on a local stack.",
+    )
+    parser.add_argument("--data-dir", default=DEFAULT_DATA_DIR, help="folder for the SQLite state (default .data)")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="generate Segment traffic and run it through the workflow")
+    run.add_argument("--seed", type=int, default=7)
+    run.add_argument("--users", type=int, default=16, help="known users")
+    run.add_argument("--anonymous", type=int, default=6, help="anonymous visitors")
+    run.add_argument("--sessions", type=int, default=3, help="sessions per visitor")
+    run.add_argument("--json", action="store_true", help="print the totals as JSON")
+    run.add_argument("--no-progress", action="store_true")
+    run.set_defaults(func=cmd_run)
+
+    replay = commands.add_parser("replay", help="run your own Segment export (one message per line)")
+    replay.add_argument("file", help="a JSON Lines file of Segment messages")
+    replay.add_argument("--json", action="store_true", help="one record per input line, and the totals")
+    replay.add_argument("--no-progress", action="store_true")
+    replay.set_defaults(func=cmd_replay)
+
+    trace = commands.add_parser("trace", help="step through one execution of the last run, state by state")
+    trace.add_argument("execution", help="execution name, ARN or Segment messageId")
+    trace.add_argument("--json", action="store_true")
+    trace.set_defaults(func=cmd_trace)
+
+    serve = commands.add_parser("serve", help="keep the local stack up and print its endpoints")
+    serve.add_argument("--moto-port", type=int, default=5000)
+    serve.add_argument("--keep-data", action="store_true", help="keep the data folder's state")
+    serve.set_defaults(func=cmd_serve)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    args.data_dir = str(args.data_dir)
+    _quiet_logging()
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,136 @@
+"""What happened to each message of a local run, kept in SQLite so that ``trace`` works after the run."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+OUTCOMES = ("tracked", "ignored", "rejected", "dead-lettered")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS outcomes (
+    line INTEGER PRIMARY KEY,
+    message_id TEXT,
+    outcome TEXT NOT NULL,
+    reason TEXT,
+    cause TEXT,
+    items_tracked INTEGER NOT NULL DEFAULT 0,
+    synced INTEGER NOT NULL DEFAULT 0,
+    duplicate INTEGER NOT NULL DEFAULT 0,
+    execution_name TEXT
+);
+CREATE TABLE IF NOT EXISTS executions (
+    name TEXT PRIMARY KEY,
+    arn TEXT NOT NULL,
+    message_id TEXT,
+    status TEXT NOT NULL,
+    start_date TEXT,
+    stop_date TEXT,
+    input TEXT,
+    output TEXT,
+    error TEXT,
+    cause TEXT,
+    history TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS executions_message ON executions (message_id);
+"""
+
+
+@dataclass
+class Outcome:
+    """One input line: what became of it (the ``replay --json`` record)."""
+
+    line: int
+    messageId: str | None  # noqa: N815 - the JSON field's name
+    outcome: str
+    reason: str | None = None
+    cause: str | None = None
+    itemsTracked: int = 0  # noqa: N815
+    synced: bool = False
+    duplicate: bool = False
+    executionName: str | None = None  # noqa: N815
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class ExecutionRecord:
+    name: str
+    arn: str
+    message_id: str | None
+    status: str
+    input: Any
+    output: Any
+    error: str | None
+    cause: str | None
+    history: list[dict[str, Any]] = field(default_factory=list)
+    start_date: str | None = None
+    stop_date: str | None = None
+
+
+class RunStore:
+    """SQLite file of outcomes and execution histories (``runs.sqlite`` in the data folder)."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.path, check_same_thread=False)
+        self._db.row_factory = sqlite3.Row
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def save_outcomes(self, outcomes: Iterable[Outcome]) -> None:
+        rows = [
+            (o.line, o.messageId, o.outcome, o.reason, o.cause, o.itemsTracked, o.synced, o.duplicate,
+             o.executionName)
+            for o in outcomes
+        ]
+        with self._lock, self._db:
+            self._db.executemany("INSERT OR REPLACE INTO outcomes VALUES (?,?,?,?,?,?,?,?,?)", rows)
+
+    def save_execution(self, record: ExecutionRecord) -> None:
+        row = (
+            record.name, record.arn, record.message_id, record.status, record.start_date, record.stop_date,
+            json.dumps(record.input), json.dumps(record.output), record.error, record.cause,
+            json.dumps(record.history, default=str),
+        )
+        with self._lock, self._db:
+            self._db.execute("INSERT OR REPLACE INTO executions VALUES (?,?,?,?,?,?,?,?,?,?,?)", row)
+
+    def outcomes(self) -> list[Outcome]:
+        with self._lock:
+            rows = self._db.execute("SELECT * FROM outcomes ORDER BY line").fetchall()
+        return [
+            Outcome(r["line"], r["message_id"], r["outcome"], r["reason"], r["cause"], r["items_tracked"],
+                    bool(r["synced"]), bool(r["duplicate"]), r["execution_name"])
+            for r in rows
+        ]
+
+    def execution(self, key: str) -> ExecutionRecord | None:
+        """An execution by name, ARN or Segment messageId."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT * FROM executions WHERE name = ? OR arn = ? OR message_id = ? LIMIT 1", (key, key, key)
+            ).fetchone()
+        if row is None:
+            return None
+        return ExecutionRecord(
+            name=row["name"], arn=row["arn"], message_id=row["message_id"], status=row["status"],
+            input=json.loads(row["input"]), output=json.loads(row["output"]), error=row["error"],
+            cause=row["cause"], history=json.loads(row["history"]), start_date=row["start_date"],
+            stop_date=row["stop_date"],
+        )
+
+    def execution_names(self) -> Iterator[str]:
+        with self._lock:
+            rows = self._db.execute("SELECT name FROM executions ORDER BY start_date").fetchall()
+        return (r["name"] for r in rows)

@@ -1,0 +1,187 @@
+"""The whole local stack in one process, on loopback: what ``make run`` and ``segment-personalize`` use.
+
+* Amazon Personalize: :class:`local_stack.personalize.PersonalizeService` (personalize-events and
+  personalize-runtime REST-JSON), found by the functions through ``AWS_ENDPOINT_URL_PERSONALIZE_*``.
+* Segment: :class:`local_stack.segment.SegmentService` (tracking API and Profile API), found through
+  ``SEGMENT_HOST`` and ``SEGMENT_PROFILE_API_URL``.
+* Step Functions, SQS, DynamoDB and Secrets Manager: moto, with the real ASL file run by moto's interpreter
+  and the real handlers behind a Lambda Invoke server (:class:`local_stack.engine.LocalEngine`). The Segment
+  write key and Profile API token live in Secrets Manager, read by the functions as they are when deployed.
+
+State lives in SQLite files under the data folder: ``personalize.sqlite``, ``segment.sqlite`` and
+``runs.sqlite`` (outcomes and execution histories, read by ``trace``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, TextIO
+
+from local_stack.engine import ACCOUNT_ID, DEFAULT_REGION, LocalEngine, default_environment
+from local_stack.personalize import PersonalizeService
+from local_stack.records import RunStore
+from local_stack.segment import SegmentService
+
+TRACKING_ID = "local-tracking-id"
+CAMPAIGN_ARN = default_environment()["PERSONALIZE_CAMPAIGN_ARN"]
+WRITE_KEY = "local-write-key"
+SPACE_ID = "local-space"
+PROFILE_TOKEN = "local-profile-token"
+IDEMPOTENCY_TABLE = "segment-personalize-idempotency"
+DATA_FILES = ("personalize.sqlite", "segment.sqlite", "runs.sqlite", "functions.log")
+
+#: Trait rules of the local run: never recommend what a user bought; stay in the user's departments.
+LOCAL_FILTER_RULES = [
+    {"exclude": "purchased_products"},
+    {"keep_if": "category", "in_trait": "favorite_departments"},
+]
+
+
+class LocalStack:
+    """Personalize, Segment, moto and the workflow, started together; a context manager."""
+
+    def __init__(
+        self,
+        data_dir: Path | str = ".data",
+        *,
+        fresh: bool = True,
+        items: Mapping[str, Mapping[str, Any]] | None = None,
+        env: Mapping[str, str] | None = None,
+        skip_retry_waits: bool = False,
+    ) -> None:
+        self.data_dir = Path(data_dir)
+        self.fresh = fresh
+        self.items = dict(items or {})
+        self.extra_env = dict(env or {})
+        self.skip_retry_waits = skip_retry_waits
+        self.personalize: PersonalizeService | None = None
+        self.segment: SegmentService | None = None
+        self.engine: LocalEngine | None = None
+        self.runs: RunStore | None = None
+        self.function_log: TextIO | None = None
+        self.secrets: dict[str, str] = {}
+        self._source: Any = None
+
+    # --- lifecycle -------------------------------------------------------------------------------------
+    def __enter__(self) -> LocalStack:
+        return self.open()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def open(self) -> LocalStack:
+        try:
+            self._open()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def _open(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        if self.fresh:
+            for name in DATA_FILES:
+                (self.data_dir / name).unlink(missing_ok=True)
+        self.personalize = PersonalizeService(
+            self.data_dir / "personalize.sqlite",
+            tracking_ids=[TRACKING_ID],
+            campaigns=[CAMPAIGN_ARN],
+            items=self.items,
+        )
+        self.personalize.start()
+        self.segment = SegmentService(
+            self.data_dir / "segment.sqlite",
+            write_keys=(WRITE_KEY,),
+            space_id=SPACE_ID,
+            access_token=PROFILE_TOKEN,
+        )
+        self.segment.start()
+        self.runs = RunStore(self.data_dir / "runs.sqlite")
+        self.function_log = open(self.data_dir / "functions.log", "a", encoding="utf-8")  # noqa: SIM115
+        env = {
+            **self.personalize.endpoint_env(),
+            "PERSONALIZE_TRACKING_ID": TRACKING_ID,
+            "PERSONALIZE_CAMPAIGN_ARN": CAMPAIGN_ARN,
+            "SEGMENT_HOST": self.segment.url,
+            "SEGMENT_WRITE_KEY": "",  # read from Secrets Manager, as deployed
+            "SEGMENT_SPACE_ID": SPACE_ID,
+            "SEGMENT_PROFILE_API_URL": self.segment.url,
+            "FILTER_RULES": json.dumps(LOCAL_FILTER_RULES if self.items else LOCAL_FILTER_RULES[:1]),
+            "PERSONALIZE_METADATA_COLUMNS": "CATEGORY" if self.items else "",
+            "IDEMPOTENCY_TABLE": IDEMPOTENCY_TABLE,
+            "POWERTOOLS_LOG_LEVEL": "INFO",  # what CloudWatch Logs would get; see functions.log
+            **self.extra_env,
+        }
+        self.engine = LocalEngine(
+            env=env,
+            skip_retry_waits=self.skip_retry_waits,
+            prepare=self._create_resources,
+            function_log=self.function_log,
+        )
+        self.engine.open()
+
+    def _create_resources(self, session: Any) -> dict[str, str]:
+        """In moto, before the functions import: the secrets and the idempotency table."""
+        secrets = session.client("secretsmanager")
+        write_key = secrets.create_secret(Name="segment-personalize/segment-write-key", SecretString=WRITE_KEY)
+        token = secrets.create_secret(Name="segment-personalize/profile-api-token", SecretString=PROFILE_TOKEN)
+        session.client("dynamodb").create_table(
+            TableName=IDEMPOTENCY_TABLE,
+            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        self.secrets = {"write_key": write_key["ARN"], "profile_token": token["ARN"]}
+        return {
+            "SEGMENT_WRITE_KEY_SECRET_ARN": write_key["ARN"],
+            "SEGMENT_PROFILE_TOKEN_SECRET_ARN": token["ARN"],
+        }
+
+    def close(self) -> None:
+        """Stop everything; the SQLite files stay for inspection."""
+        for part in (self.engine, self.personalize, self.segment, self.runs, self.function_log):
+            if part is None:
+                continue
+            try:
+                part.close()
+            except Exception:  # noqa: BLE001, S110 - closing the rest matters more than one failure
+                pass
+        self.engine = None
+        self.personalize = None
+        self.segment = None
+        self.runs = None
+        self.function_log = None
+
+    def send_to_segment(self, message: Any) -> str | None:
+        """What a website's Segment source does before Segment calls the destination: POST the message to the
+        tracking API (so identify traits reach the profile). None when accepted, else Segment's refusal."""
+        assert self.segment is not None
+        if not isinstance(message, dict):
+            return None  # not JSON: a source library would never send it; the entry function says why
+        if self._source is None:
+            import requests
+
+            self._source = requests.Session()
+            self._source.auth = (WRITE_KEY, "")
+        response = self._source.post(f"{self.segment.url}/v1/batch", json={"batch": [message]}, timeout=10)
+        if response.ok:
+            return None
+        return f"Segment refused the message: HTTP {response.status_code} {response.text[:200]}"
+
+    # --- views -----------------------------------------------------------------------------------------
+    def endpoints(self) -> dict[str, str]:
+        assert self.engine and self.personalize and self.segment
+        return {
+            "lambda (Invoke API)": self.engine.server.url,
+            "personalize-events / personalize-runtime": self.personalize.url,
+            "segment tracking + Profile API": self.segment.url,
+            "state machine": self.engine.state_machine_arn,
+            "dead-letter queue": self.engine.dead_letter_queue_url,
+            "entry function": self.engine.function_arns["entry"],
+            "function logs": str(self.data_dir / "functions.log"),
+            "segment write key": WRITE_KEY,
+            "segment space / profile token": f"{SPACE_ID} / {PROFILE_TOKEN}",
+            "region / account": f"{DEFAULT_REGION} / {ACCOUNT_ID}",
+        }

@@ -1,0 +1,267 @@
+"""Realistic, seeded Segment traffic for the local stack.
+
+A product catalog with categories and co-purchase bundles, known users with traits sent by ``identify``,
+anonymous visitors, sessions of Product Viewed / Product Added / Order Completed (with ``products[]``), and
+a few malformed messages. The same seed gives the same messages, byte for byte, so a run can be repeated.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+CATEGORIES = ("shoes", "bags", "outerwear", "electronics", "books", "home", "beauty", "toys")
+ADJECTIVES = ("Classic", "Urban", "Trail", "Cozy", "Smart", "Vintage", "Compact", "Deluxe", "Everyday", "Pro")
+NOUNS = {
+    "shoes": ("Sneaker", "Boot", "Loafer", "Sandal"),
+    "bags": ("Backpack", "Tote", "Duffel", "Wallet"),
+    "outerwear": ("Parka", "Raincoat", "Fleece", "Blazer"),
+    "electronics": ("Headphones", "Speaker", "Charger", "Tablet"),
+    "books": ("Cookbook", "Novel", "Atlas", "Guide"),
+    "home": ("Lamp", "Throw", "Mug", "Vase"),
+    "beauty": ("Serum", "Balm", "Cleanser", "Palette"),
+    "toys": ("Puzzle", "Robot", "Kite", "Blocks"),
+}
+TIMEZONES = ("+00:00", "+01:00", "-05:00", "+05:30", "-08:00", "+09:00")
+
+
+@dataclass(frozen=True)
+class Product:
+    sku: str
+    name: str
+    category: str
+    price: float
+
+    def properties(self, quantity: int = 1) -> dict[str, Any]:
+        return {
+            "product_id": self.sku,
+            "sku": self.sku,
+            "name": self.name,
+            "category": self.category,
+            "price": self.price,
+            "quantity": quantity,
+        }
+
+
+@dataclass
+class Visitor:
+    anonymous_id: str
+    user_id: str | None
+    favorite_departments: tuple[str, ...]
+    purchased: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Traffic:
+    """What a generation produced: the messages in send order, and the world they describe."""
+
+    messages: list[dict[str, Any]]
+    catalog: list[Product]
+    visitors: list[Visitor]
+    malformed: int
+
+    def items_catalog(self) -> dict[str, dict[str, Any]]:
+        """itemId -> metadata, the shape the local Personalize service takes."""
+        return {p.sku: {"CATEGORY": p.category, "PRICE": p.price, "NAME": p.name} for p in self.catalog}
+
+
+class TrafficGenerator:
+    """Builds seeded Segment traffic; see module docstring."""
+
+    def __init__(
+        self,
+        seed: int = 7,
+        products: int = 120,
+        users: int = 60,
+        anonymous: int = 20,
+        sessions_per_visitor: int = 3,
+        malformed: int = 5,
+        start: datetime | None = None,
+    ) -> None:
+        self.rng = random.Random(seed)
+        self.product_count = products
+        self.user_count = users
+        self.anonymous_count = anonymous
+        self.sessions_per_visitor = sessions_per_visitor
+        self.malformed_count = malformed
+        self.clock = start or datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
+
+    # ---- world ---------------------------------------------------------------------------------------
+    def _uuid(self) -> str:
+        return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
+
+    def _catalog(self) -> list[Product]:
+        catalog = []
+        for index in range(self.product_count):
+            category = CATEGORIES[index % len(CATEGORIES)]
+            name = f"{self.rng.choice(ADJECTIVES)} {self.rng.choice(NOUNS[category])}"
+            price = round(self.rng.uniform(8, 240), 2)
+            catalog.append(Product(f"SKU-{index + 1:04d}", name, category, price))
+        return catalog
+
+    def _visitors(self) -> list[Visitor]:
+        visitors = []
+        for index in range(self.user_count + self.anonymous_count):
+            favorites = tuple(self.rng.sample(CATEGORIES, k=self.rng.choice((1, 2))))
+            user_id = f"user-{index + 1:04d}" if index < self.user_count else None
+            visitors.append(Visitor(self._uuid(), user_id, favorites))
+        return visitors
+
+    @staticmethod
+    def _bundles(catalog: list[Product]) -> dict[str, Product]:
+        """Each product has a companion in its category that people tend to buy with it."""
+        by_category: dict[str, list[Product]] = {}
+        for product in catalog:
+            by_category.setdefault(product.category, []).append(product)
+        companion = {}
+        for products in by_category.values():
+            for i, product in enumerate(products):
+                companion[product.sku] = products[(i + 1) % len(products)] if i % 2 == 0 else products[i - 1]
+        return companion
+
+    # ---- messages ------------------------------------------------------------------------------------
+    def _stamp(self) -> tuple[str, str]:
+        self.clock += timedelta(seconds=self.rng.randint(5, 240))
+        offset = self.rng.choice(TIMEZONES)
+        sign = 1 if offset[0] == "+" else -1
+        delta = timedelta(hours=int(offset[1:3]), minutes=int(offset[4:6])) * sign
+        local = (self.clock + delta).replace(tzinfo=None)
+        sent = self.clock + timedelta(milliseconds=self.rng.randint(20, 900))
+        return local.isoformat(timespec="milliseconds") + offset, sent.isoformat(timespec="milliseconds")[:-6] + "Z"
+
+    def _base(self, visitor: Visitor, kind: str, identified: bool) -> dict[str, Any]:
+        timestamp, sent_at = self._stamp()
+        message: dict[str, Any] = {
+            "messageId": f"ajs-next-{self._uuid()}",
+            "type": kind,
+            "anonymousId": visitor.anonymous_id,
+            "timestamp": timestamp,
+            "sentAt": sent_at,
+            "context": {
+                "library": {"name": "analytics.js", "version": "next-1.72.0"},
+                "page": {"path": "/", "url": "https://shop.example.com/"},
+                "userAgent": "Mozilla/5.0 (X11; Linux x86_64)",
+            },
+            "integrations": {},
+            "version": 2,
+        }
+        if identified and visitor.user_id:
+            message["userId"] = visitor.user_id
+        return message
+
+    def _track(self, visitor: Visitor, event: str, identified: bool, **properties: Any) -> dict[str, Any]:
+        message = self._base(visitor, "track", identified)
+        message["event"] = event
+        message["properties"] = properties
+        return message
+
+    def _identify(self, visitor: Visitor) -> dict[str, Any]:
+        message = self._base(visitor, "identify", True)
+        number = visitor.user_id.split("-")[-1] if visitor.user_id else "0"
+        message["traits"] = {
+            "email": f"shopper{number}@example.com",
+            "first_name": f"Shopper{number}",
+            "favorite_departments": list(visitor.favorite_departments),
+            "purchased_products": list(visitor.purchased),
+        }
+        return message
+
+    def _pick(self, visitor: Visitor, catalog: list[Product]) -> Product:
+        if self.rng.random() < 0.8:
+            pool = [p for p in catalog if p.category in visitor.favorite_departments]
+            # a long tail: earlier products in a category are more popular
+            return pool[min(int(self.rng.expovariate(1 / 6)), len(pool) - 1)]
+        return self.rng.choice(catalog)
+
+    def _session(
+        self, visitor: Visitor, catalog: list[Product], companion: dict[str, Product], identified: bool
+    ) -> list[dict[str, Any]]:
+        messages = []
+        page = self._base(visitor, "page", identified)
+        page["name"] = "Home"
+        page["properties"] = {"path": "/", "title": "Shop"}
+        messages.append(page)
+        cart: list[Product] = []
+        for _ in range(self.rng.randint(2, 5)):
+            product = self._pick(visitor, catalog)
+            messages.append(self._track(visitor, "Product Viewed", identified, **product.properties()))
+            if self.rng.random() < 0.45:
+                messages.append(self._track(visitor, "Product Added", identified, **product.properties()))
+                cart.append(product)
+                if self.rng.random() < 0.6:
+                    extra = companion[product.sku]
+                    messages.append(self._track(visitor, "Product Viewed", identified, **extra.properties()))
+                    messages.append(self._track(visitor, "Product Added", identified, **extra.properties()))
+                    cart.append(extra)
+        if cart and self.rng.random() < 0.7:
+            unique = list({p.sku: p for p in cart}.values())
+            revenue = round(sum(p.price for p in unique), 2)
+            messages.append(
+                self._track(
+                    visitor,
+                    "Order Completed",
+                    identified,
+                    order_id=f"ORD-{self.rng.randint(10000, 99999)}",
+                    revenue=revenue,
+                    currency="USD",
+                    products=[p.properties() for p in unique],
+                )
+            )
+            visitor.purchased.extend(p.sku for p in unique if p.sku not in visitor.purchased)
+            if identified:
+                messages.append(self._identify(visitor))  # a computed purchased_products trait
+        return messages
+
+    def _malformed(self, visitor: Visitor) -> list[dict[str, Any]]:
+        broken = []
+        no_id = self._track(visitor, "Product Viewed", False, sku="SKU-0001")
+        del no_id["messageId"]
+        broken.append(no_id)
+        bad_time = self._track(visitor, "Product Viewed", False, sku="SKU-0002")
+        bad_time["timestamp"] = "2026-13-45T25:61:00Z"
+        broken.append(bad_time)
+        anonymous = self._track(visitor, "Product Added", False, sku="SKU-0003")
+        del anonymous["anonymousId"]
+        broken.append(anonymous)
+        nameless = self._track(visitor, "Product Viewed", False, sku="SKU-0004")
+        nameless["event"] = ""
+        broken.append(nameless)
+        bad_products = self._track(visitor, "Order Completed", False, products="SKU-0005")
+        broken.append(bad_products)
+        return broken[: self.malformed_count]
+
+    def generate(self) -> Traffic:
+        catalog = self._catalog()
+        visitors = self._visitors()
+        companion = self._bundles(catalog)
+        streams: list[list[dict[str, Any]]] = []
+        for visitor in visitors:
+            stream: list[dict[str, Any]] = []
+            for session in range(self.sessions_per_visitor):
+                identified = visitor.user_id is not None and session > 0
+                if identified and session == 1:
+                    stream.append(self._identify(visitor))
+                stream.extend(self._session(visitor, catalog, companion, identified))
+            streams.append(stream)
+        # interleave visitors as real traffic does, keeping each visitor's own order
+        messages: list[dict[str, Any]] = []
+        cursors = [0] * len(streams)
+        live = [i for i, s in enumerate(streams) if s]
+        while live:
+            i = self.rng.choice(live)
+            messages.append(streams[i][cursors[i]])
+            cursors[i] += 1
+            if cursors[i] == len(streams[i]):
+                live.remove(i)
+        broken = self._malformed(visitors[-1])
+        for message in broken:
+            messages.insert(self.rng.randrange(len(messages) + 1), message)
+        return Traffic(messages, catalog, visitors, len(broken))
+
+
+def generate(seed: int = 7, **sizes: Any) -> Traffic:
+    """Generate seeded traffic; ``sizes`` are TrafficGenerator's keyword arguments."""
+    return TrafficGenerator(seed=seed, **sizes).generate()
