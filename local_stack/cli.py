@@ -21,7 +21,7 @@ DEFAULT_DATA_DIR = ".data"
 def _quiet_logging() -> None:
     """The functions log JSON lines at INFO in AWS; on a terminal the summary is what matters."""
     logging.getLogger().setLevel(logging.WARNING)
-    for noisy in ("botocore", "urllib3", "moto", "segment", "backoff"):
+    for noisy in ("botocore", "urllib3", "moto", "segment", "backoff", "werkzeug"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
 
 
@@ -50,7 +50,10 @@ def _print_summary(summary: Any, stack: Any, out: Any, sample_users: int = 3) ->
     p(f"rejected          {summary.rejected}")
     for reason, count in summary.rejected_reasons.most_common(8):
         p(f"  {count:>5}  {reason}")
-    p(f"tracked           {summary.tracked}  executions, {summary.items_tracked} interactions sent to Personalize")
+    p(
+        f"tracked           {summary.tracked}  executions, "
+        f"{summary.items_tracked} interactions sent to Personalize"
+    )
     p(f"dead-lettered     {summary.dead_lettered}")
     for cause, count in summary.dead_letter_causes.most_common(8):
         p(f"  {count:>5}  {cause}")
@@ -61,7 +64,9 @@ def _print_summary(summary: Any, stack: Any, out: Any, sample_users: int = 3) ->
         if "recommended_products" not in traits or shown >= sample_users:
             continue
         shown += 1
-        ids = [i for i in profile.get("external_ids", []) if i.startswith("user_id:")] or profile["external_ids"]
+        ids = [i for i in profile.get("external_ids", []) if i.startswith("user_id:")] or profile[
+            "external_ids"
+        ]
         p()
         p(f"profile {ids[0]}")
         p(f"  favorite_departments  {traits.get('favorite_departments')}")
@@ -78,10 +83,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     from local_stack.stack import LocalStack
     from local_stack.traffic import generate
 
-    traffic = generate(args.seed, users=args.users, anonymous=args.anonymous, sessions_per_visitor=args.sessions)
+    traffic = generate(
+        args.seed, users=args.users, anonymous=args.anonymous, sessions_per_visitor=args.sessions
+    )
     print(
         f"generated {len(traffic.messages)} Segment messages (seed {args.seed}): {args.users} known users, "
-        f"{args.anonymous} anonymous visitors, {len(traffic.catalog)} products, {traffic.malformed} malformed",
+        f"{args.anonymous} anonymous visitors, {len(traffic.catalog)} products, "
+        f"{traffic.malformed} malformed",
         file=sys.stderr,
     )
     started = time.monotonic()
@@ -109,7 +117,11 @@ def cmd_replay(args: argparse.Namespace) -> int:
         outcomes = _replay(stack, messages, not args.no_progress and not args.json)
         summary = Summary.of(outcomes)
         if args.json:
-            print(json.dumps({"records": [o.as_json() for o in outcomes], "totals": summary.as_json()}, indent=2))
+            print(
+                json.dumps(
+                    {"records": [o.as_json() for o in outcomes], "totals": summary.as_json()}, indent=2
+                )
+            )
         else:
             _print_summary(summary, stack, sys.stdout)
     return 0
@@ -159,14 +171,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
         try:
             print("local stack up; Ctrl-C stops it\n")
             host, port = moto_server.get_host_and_port()
-            endpoints = {"moto (sfn, sqs, dynamodb, secretsmanager)": f"http://{host}:{port}", **stack.endpoints()}
+            endpoints = {
+                "moto (sfn, sqs, dynamodb, secretsmanager)": f"http://{host}:{port}",
+                **stack.endpoints(),
+            }
             for name, value in endpoints.items():
                 print(f"  {name:<42} {value}")
+            assert stack.engine is not None
+            assert stack.personalize is not None
+            lambda_url, personalize = stack.engine.server.url, stack.personalize.url
             print(
-                "\nexport AWS_ENDPOINT_URL=http://%s:%s AWS_ENDPOINT_URL_LAMBDA=%s "
-                "AWS_ENDPOINT_URL_PERSONALIZE_EVENTS=%s AWS_ENDPOINT_URL_PERSONALIZE_RUNTIME=%s "
-                "AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local"
-                % (host, port, stack.engine.server.url, stack.personalize.url, stack.personalize.url),
+                f"\nexport AWS_ENDPOINT_URL=http://{host}:{port} AWS_ENDPOINT_URL_LAMBDA={lambda_url} "
+                f"AWS_ENDPOINT_URL_PERSONALIZE_EVENTS={personalize} "
+                f"AWS_ENDPOINT_URL_PERSONALIZE_RUNTIME={personalize} "
+                "AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local",
                 flush=True,
             )
             try:
@@ -185,7 +203,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="segment-personalize",
         description="Segment -> Step Functions -> Amazon Personalize -> Segment profiles, on a local stack.",
     )
-    parser.add_argument("--data-dir", default=DEFAULT_DATA_DIR, help="folder for the SQLite state (default .data)")
+    parser.add_argument(
+        "--data-dir", default=DEFAULT_DATA_DIR, help="folder for the SQLite state (default .data)"
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     run = commands.add_parser("run", help="generate Segment traffic and run it through the workflow")

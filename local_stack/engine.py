@@ -191,7 +191,10 @@ class Invoker:
             if self._lock is None:
                 result = module.lambda_handler(payload, context)
             else:
-                with self._lock, contextlib.redirect_stdout(self.log) if self.log else contextlib.nullcontext():
+                with (
+                    self._lock,
+                    contextlib.redirect_stdout(self.log) if self.log else contextlib.nullcontext(),
+                ):
                     result = module.lambda_handler(payload, context)
         except Exception as error:  # noqa: BLE001 - every exception becomes Lambda's error payload
             return error_payload(error, request_id), True

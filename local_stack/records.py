@@ -90,8 +90,17 @@ class RunStore:
 
     def save_outcomes(self, outcomes: Iterable[Outcome]) -> None:
         rows = [
-            (o.line, o.messageId, o.outcome, o.reason, o.cause, o.itemsTracked, o.synced, o.duplicate,
-             o.executionName)
+            (
+                o.line,
+                o.messageId,
+                o.outcome,
+                o.reason,
+                o.cause,
+                o.itemsTracked,
+                o.synced,
+                o.duplicate,
+                o.executionName,
+            )
             for o in outcomes
         ]
         with self._lock, self._db:
@@ -99,8 +108,16 @@ class RunStore:
 
     def save_execution(self, record: ExecutionRecord) -> None:
         row = (
-            record.name, record.arn, record.message_id, record.status, record.start_date, record.stop_date,
-            json.dumps(record.input), json.dumps(record.output), record.error, record.cause,
+            record.name,
+            record.arn,
+            record.message_id,
+            record.status,
+            record.start_date,
+            record.stop_date,
+            json.dumps(record.input),
+            json.dumps(record.output),
+            record.error,
+            record.cause,
             json.dumps(record.history, default=str),
         )
         with self._lock, self._db:
@@ -110,8 +127,17 @@ class RunStore:
         with self._lock:
             rows = self._db.execute("SELECT * FROM outcomes ORDER BY line").fetchall()
         return [
-            Outcome(r["line"], r["message_id"], r["outcome"], r["reason"], r["cause"], r["items_tracked"],
-                    bool(r["synced"]), bool(r["duplicate"]), r["execution_name"])
+            Outcome(
+                r["line"],
+                r["message_id"],
+                r["outcome"],
+                r["reason"],
+                r["cause"],
+                r["items_tracked"],
+                bool(r["synced"]),
+                bool(r["duplicate"]),
+                r["execution_name"],
+            )
             for r in rows
         ]
 
@@ -119,14 +145,22 @@ class RunStore:
         """An execution by name, ARN or Segment messageId."""
         with self._lock:
             row = self._db.execute(
-                "SELECT * FROM executions WHERE name = ? OR arn = ? OR message_id = ? LIMIT 1", (key, key, key)
+                "SELECT * FROM executions WHERE name = ? OR arn = ? OR message_id = ? LIMIT 1",
+                (key, key, key),
             ).fetchone()
         if row is None:
             return None
         return ExecutionRecord(
-            name=row["name"], arn=row["arn"], message_id=row["message_id"], status=row["status"],
-            input=json.loads(row["input"]), output=json.loads(row["output"]), error=row["error"],
-            cause=row["cause"], history=json.loads(row["history"]), start_date=row["start_date"],
+            name=row["name"],
+            arn=row["arn"],
+            message_id=row["message_id"],
+            status=row["status"],
+            input=json.loads(row["input"]),
+            output=json.loads(row["output"]),
+            error=row["error"],
+            cause=row["cause"],
+            history=json.loads(row["history"]),
+            start_date=row["start_date"],
             stop_date=row["stop_date"],
         )
 

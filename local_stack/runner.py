@@ -95,7 +95,8 @@ def replay(
 ) -> list[Outcome]:
     """Send every message through the entry function; wait for the executions; one Outcome per message."""
     engine = stack.engine
-    assert engine is not None and stack.runs is not None
+    assert engine is not None
+    assert stack.runs is not None
     outcomes: list[Outcome] = []
     pending: dict[str, list[Outcome]] = {}  # execution ARN -> the lines it answers
     in_flight: list[str] = []

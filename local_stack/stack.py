@@ -28,7 +28,7 @@ TRACKING_ID = "local-tracking-id"
 CAMPAIGN_ARN = default_environment()["PERSONALIZE_CAMPAIGN_ARN"]
 WRITE_KEY = "local-write-key"
 SPACE_ID = "local-space"
-PROFILE_TOKEN = "local-profile-token"
+PROFILE_TOKEN = "local-profile-token"  # noqa: S105 - the local Segment service's own token
 IDEMPOTENCY_TABLE = "segment-personalize-idempotency"
 DATA_FILES = ("personalize.sqlite", "segment.sqlite", "runs.sqlite", "functions.log")
 
@@ -92,7 +92,7 @@ class LocalStack:
         )
         self.personalize.start()
         self.segment = SegmentService(
-            self.data_dir / "segment.sqlite",
+            str(self.data_dir / "segment.sqlite"),
             write_keys=(WRITE_KEY,),
             space_id=SPACE_ID,
             access_token=PROFILE_TOKEN,
@@ -110,6 +110,9 @@ class LocalStack:
             "SEGMENT_PROFILE_API_URL": self.segment.url,
             "FILTER_RULES": json.dumps(LOCAL_FILTER_RULES if self.items else LOCAL_FILTER_RULES[:1]),
             "PERSONALIZE_METADATA_COLUMNS": "CATEGORY" if self.items else "",
+            # the department rule keeps a user's one or two categories of eight: ask for as many as
+            # GetRecommendations gives with metadata
+            "PERSONALIZE_NUM_RESULTS": "50" if self.items else "",
             "IDEMPOTENCY_TABLE": IDEMPOTENCY_TABLE,
             "POWERTOOLS_LOG_LEVEL": "INFO",  # what CloudWatch Logs would get; see functions.log
             **self.extra_env,
@@ -125,8 +128,12 @@ class LocalStack:
     def _create_resources(self, session: Any) -> dict[str, str]:
         """In moto, before the functions import: the secrets and the idempotency table."""
         secrets = session.client("secretsmanager")
-        write_key = secrets.create_secret(Name="segment-personalize/segment-write-key", SecretString=WRITE_KEY)
-        token = secrets.create_secret(Name="segment-personalize/profile-api-token", SecretString=PROFILE_TOKEN)
+        write_key = secrets.create_secret(
+            Name="segment-personalize/segment-write-key", SecretString=WRITE_KEY
+        )
+        token = secrets.create_secret(
+            Name="segment-personalize/profile-api-token", SecretString=PROFILE_TOKEN
+        )
         session.client("dynamodb").create_table(
             TableName=IDEMPOTENCY_TABLE,
             KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
@@ -140,19 +147,23 @@ class LocalStack:
         }
 
     def close(self) -> None:
-        """Stop everything; the SQLite files stay for inspection."""
+        """Stop everything, even when one part fails to stop (that failure is raised after); the SQLite
+        files stay for inspection."""
+        failures: list[BaseException] = []
         for part in (self.engine, self.personalize, self.segment, self.runs, self.function_log):
             if part is None:
                 continue
             try:
                 part.close()
-            except Exception:  # noqa: BLE001, S110 - closing the rest matters more than one failure
-                pass
+            except Exception as error:  # noqa: BLE001 - the others must still close; raised below
+                failures.append(error)
         self.engine = None
         self.personalize = None
         self.segment = None
         self.runs = None
         self.function_log = None
+        if failures:
+            raise failures[0]
 
     def send_to_segment(self, message: Any) -> str | None:
         """What a website's Segment source does before Segment calls the destination: POST the message to the
@@ -172,7 +183,9 @@ class LocalStack:
 
     # --- views -----------------------------------------------------------------------------------------
     def endpoints(self) -> dict[str, str]:
-        assert self.engine and self.personalize and self.segment
+        assert self.engine is not None
+        assert self.personalize is not None
+        assert self.segment is not None
         return {
             "lambda (Invoke API)": self.engine.server.url,
             "personalize-events / personalize-runtime": self.personalize.url,

@@ -41,6 +41,11 @@ class Step:
         return data
 
 
+def _details(event: dict[str, Any]) -> dict[str, Any]:
+    """The event's one ``...EventDetails`` object (empty when it has none)."""
+    return next((v for k, v in event.items() if k.endswith("EventDetails")), {})
+
+
 def _json(text: Any) -> Any:
     if not isinstance(text, str):
         return text
@@ -74,14 +79,14 @@ def steps(history: list[dict[str, Any]]) -> list[Step]:
         elif current is None:
             continue
         elif kind.endswith("Scheduled"):
-            details = next((v for k, v in event.items() if k.endswith("EventDetails")), {})
+            details = _details(event)
             current.input = _json(details.get("input", details.get("parameters")))
         elif kind.endswith("Succeeded") and kind not in ("ExecutionSucceeded",):
-            details = next((v for k, v in event.items() if k.endswith("EventDetails")), {})
+            details = _details(event)
             current.attempts.append(Attempt("ok"))
             current.output = _json(details.get("output"))
         elif kind.endswith(("Failed", "TimedOut")) and not kind.startswith("Execution"):
-            details = next((v for k, v in event.items() if k.endswith("EventDetails")), {})
+            details = _details(event)
             error, cause = details.get("error"), details.get("cause")
             current.attempts.append(Attempt(error or kind, error_message(cause)))
             current.error, current.cause = error or kind, error_message(cause)
@@ -111,7 +116,9 @@ def render(name: str, status: str, history: list[dict[str, Any]], width: int = 1
             lines.append(f"      input:  {short(step.input)}")
         for attempt_number, attempt in enumerate(step.attempts, 1):
             if attempt.outcome != "ok":
-                lines.append(f"      attempt {attempt_number}: {attempt.outcome}: {attempt.cause or ''}".rstrip())
+                lines.append(
+                    f"      attempt {attempt_number}: {attempt.outcome}: {attempt.cause or ''}".rstrip()
+                )
         if step.output is not None and step.type in ("Task", "Pass", "Succeed"):
             lines.append(f"      output: {short(step.output)}")
         if step.error:

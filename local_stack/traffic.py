@@ -130,7 +130,9 @@ class TrafficGenerator:
         delta = timedelta(hours=int(offset[1:3]), minutes=int(offset[4:6])) * sign
         local = (self.clock + delta).replace(tzinfo=None)
         sent = self.clock + timedelta(milliseconds=self.rng.randint(20, 900))
-        return local.isoformat(timespec="milliseconds") + offset, sent.isoformat(timespec="milliseconds")[:-6] + "Z"
+        return local.isoformat(timespec="milliseconds") + offset, sent.isoformat(timespec="milliseconds")[
+            :-6
+        ] + "Z"
 
     def _base(self, visitor: Visitor, kind: str, identified: bool) -> dict[str, Any]:
         timestamp, sent_at = self._stamp()
@@ -265,3 +267,29 @@ class TrafficGenerator:
 def generate(seed: int = 7, **sizes: Any) -> Traffic:
     """Generate seeded traffic; ``sizes`` are TrafficGenerator's keyword arguments."""
     return TrafficGenerator(seed=seed, **sizes).generate()
+
+
+def interactions(traffic: Traffic) -> list[Any]:
+    """The traffic's item interactions as the local model's ``Interaction`` records, one per (visitor, item):
+    the first time a visitor touched an item. Used to measure recommendation quality on a held-out split
+    (the model never recommends what a visitor already touched, so later repeats would be unreachable)."""
+    from local_stack.personalize.model import Interaction
+
+    seen: set[tuple[str, str]] = set()
+    result = []
+    for message in traffic.messages:
+        if message.get("type") != "track" or not message.get("messageId"):
+            continue
+        actor = message.get("userId") or message.get("anonymousId")
+        properties = message.get("properties") or {}
+        products = properties.get("products")
+        skus = [p["sku"] for p in products] if isinstance(products, list) else [properties.get("sku")]
+        try:
+            ts = datetime.fromisoformat(message["timestamp"]).timestamp()
+        except (KeyError, TypeError, ValueError):
+            continue  # the malformed messages: the workflow rejects them, they teach the model nothing
+        for sku in skus:
+            if actor and sku and (actor, sku) not in seen:
+                seen.add((actor, sku))
+                result.append(Interaction(actor, sku, message["event"], ts))
+    return result
