@@ -19,6 +19,9 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP) ## Create .venv from pyproject.toml
 
+run: $(STAMP) ## Run generated Segment traffic through the whole workflow on the local stack (no AWS account)
+	$(BIN)/segment-personalize run
+
 test: $(STAMP) ## Run the whole test suite (unit, statemachine, e2e, iac)
 	$(BIN)/pytest
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Field
+
 from segment_personalize.clients import secret_or_value
 from segment_personalize.config import FilterRule, FilterTraitsSettings, load
 from segment_personalize.errors import InvalidSegmentEvent

@@ -6,6 +6,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Field
+
 from segment_personalize.clients import client
 from segment_personalize.config import RecommendSettings, load
 from segment_personalize.errors import InvalidSegmentEvent

@@ -1,4 +1,9 @@
-"""SyncProfile: write the recommended item ids to the visitor's Segment profile with one identify call."""
+"""SyncProfile: write the recommended item ids to the visitor's Segment profile with one identify call.
+
+The identify's messageId is derived from the Segment messageId, so Segment dedupes a repeat; with
+``IDEMPOTENCY_TABLE`` set, a repeat (a retried step, a redelivered message in a second execution) is not even
+sent: the stored result of the first sync is returned.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +14,11 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Field
+
 from segment_personalize.clients import secret_or_value
 from segment_personalize.config import SyncProfileSettings, load
 from segment_personalize.errors import InvalidSegmentEvent
+from segment_personalize.idempotency import Idempotency
 from segment_personalize.observability import MetricUnit, handler, logger, metrics
 from segment_personalize.segment_identify import MAX_MESSAGE_BYTES, SegmentIdentify, message_size
 
@@ -19,11 +26,17 @@ from segment_personalize.segment_identify import MAX_MESSAGE_BYTES, SegmentIdent
 #: so Segment deduplicates a step that ran twice. Never change it.
 IDENTIFY_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "segment-personalize:sync_profile:identify")
 
+#: Prefix of the idempotency record ids of identify calls. Never change it (records would not be found).
+IDEMPOTENCY_KEY_PREFIX = "segment-personalize.sync_profile.identify"
+
 settings = load(SyncProfileSettings)
 segment = SegmentIdentify.create(
     write_key=secret_or_value(settings.write_key, settings.write_key_secret_arn, "SEGMENT_WRITE_KEY"),
     host=settings.host,
     timeout=settings.timeout,
+)
+idempotency = Idempotency.from_table(
+    settings.idempotency_table, key_prefix=IDEMPOTENCY_KEY_PREFIX, what="may send its identify"
 )
 
 
@@ -109,10 +122,20 @@ def sync(
 
 @handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    idempotency.register_lambda_context(context)
     request = SyncInput.model_validate(event)
-    result = sync(request, settings.trait_name, segment)
-    metrics.add_metric(name="ProfilesSynced", unit=MetricUnit.Count, value=1)
-    if result["trimmed"]:
-        metrics.add_metric(name="TraitsTrimmed", unit=MetricUnit.Count, value=1)
-    logger.info("synced profile", extra={"count": result["count"], "trimmed": result["trimmed"]})
+    outcome = idempotency.once(
+        {"messageId": request.message_id}, lambda: sync(request, settings.trait_name, segment)
+    )
+    result = outcome.result
+    if outcome.replayed:
+        metrics.add_metric(name="IdentifyReplayed", unit=MetricUnit.Count, value=1)
+    else:
+        metrics.add_metric(name="ProfilesSynced", unit=MetricUnit.Count, value=1)
+        if result["trimmed"]:
+            metrics.add_metric(name="TraitsTrimmed", unit=MetricUnit.Count, value=1)
+    logger.info(
+        "synced profile",
+        extra={"count": result["count"], "trimmed": result["trimmed"], "replayed": outcome.replayed},
+    )
     return result

@@ -1,4 +1,10 @@
-"""Track: send a message's interactions to Amazon Personalize through the event tracker (PutEvents)."""
+"""Track: send a message's interactions to Amazon Personalize through the event tracker (PutEvents).
+
+Each PutEvents call (at most 10 events) is an idempotent unit keyed on the tracking id and its eventIds
+(``segment_personalize.idempotency``): when the state machine retries a Track whose second call was
+throttled, the first call is not sent again; when Segment redelivers a message into a second execution
+(Express workflows do not dedupe by name), nothing is sent again. The result is the same on every repeat.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +12,27 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Field
+
 from segment_personalize.clients import client
 from segment_personalize.config import TrackSettings, load
+from segment_personalize.idempotency import Idempotency
 from segment_personalize.observability import MetricUnit, handler, logger, metrics
-from segment_personalize.personalize import Interaction, PersonalizeEvents
+from segment_personalize.personalize import (
+    MAX_EVENTS_PER_CALL,
+    Interaction,
+    PersonalizeEvents,
+    check_put_events,
+)
+
+#: Prefix of the idempotency record ids of PutEvents calls. Never change it: records written under the old
+#: prefix would no longer be found, and the events of the last 24 h could be sent again.
+IDEMPOTENCY_KEY_PREFIX = "segment-personalize.track.PutEvents"
 
 settings = load(TrackSettings)
 personalize = PersonalizeEvents(client("personalize-events"))
+idempotency = Idempotency.from_table(
+    settings.idempotency_table, key_prefix=IDEMPOTENCY_KEY_PREFIX, what="may send its events to Personalize"
+)
 
 
 class TrackInput(BaseModel):
@@ -26,24 +46,46 @@ class TrackInput(BaseModel):
     interactions: list[Interaction]
 
 
-def track(request: TrackInput, tracking_id: str, events: PersonalizeEvents) -> dict[str, Any]:
-    """PutEvents for every interaction, at most 10 a call; the Track result of the contract."""
+def track(
+    request: TrackInput, tracking_id: str, events: PersonalizeEvents, once: Idempotency
+) -> tuple[dict[str, Any], int]:
+    """PutEvents for every interaction, at most 10 a call, each call at most once; the Track result of the
+    contract, and how many of its calls had already been made (answered from their idempotency records)."""
     event_list = [interaction.to_put_event() for interaction in request.interactions]
-    calls = events.put_events(
-        tracking_id=tracking_id, session_id=request.session_id, user_id=request.user_id, events=event_list
-    )
-    return {
+    check_put_events(request.session_id, request.user_id, event_list)  # an invalid event sends nothing
+    calls = replayed = 0
+    for start in range(0, len(event_list), MAX_EVENTS_PER_CALL):
+        batch = event_list[start : start + MAX_EVENTS_PER_CALL]
+        event_ids = [event["eventId"] for event in batch]
+
+        def put_batch(batch: list[dict[str, Any]] = batch, ids: list[str] = event_ids) -> dict[str, Any]:
+            made = events.put_events(
+                tracking_id=tracking_id, session_id=request.session_id, user_id=request.user_id, events=batch
+            )
+            return {"eventIds": ids, "calls": made}
+
+        outcome = once.once({"trackingId": tracking_id, "eventIds": event_ids}, put_batch)
+        calls += int(outcome.result["calls"])
+        replayed += outcome.replayed
+    result = {
         "messageId": request.message_id,
         "tracked": len(event_list),
         "calls": calls,
         "eventIds": [interaction.event_id for interaction in request.interactions],
     }
+    return result, replayed
 
 
 @handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    idempotency.register_lambda_context(context)
     request = TrackInput.model_validate(event)
-    result = track(request, settings.tracking_id, personalize)
+    result, replayed = track(request, settings.tracking_id, personalize, idempotency)
     metrics.add_metric(name="EventsTracked", unit=MetricUnit.Count, value=result["tracked"])
-    logger.info("tracked interactions", extra={"tracked": result["tracked"], "calls": result["calls"]})
+    if replayed:
+        metrics.add_metric(name="PutEventsCallsReplayed", unit=MetricUnit.Count, value=replayed)
+    logger.info(
+        "tracked interactions",
+        extra={"tracked": result["tracked"], "calls": result["calls"], "callsReplayed": replayed},
+    )
     return result

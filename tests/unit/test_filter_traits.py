@@ -12,6 +12,7 @@ import boto3
 import pytest
 import requests
 from moto import mock_aws
+
 from segment_personalize.errors import (
     ConfigurationError,
     ProfileApiRejected,

@@ -16,6 +16,7 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 from botocore.stub import Stubber
+
 from segment_personalize.errors import (
     ConfigurationError,
     PersonalizeRejected,

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from botocore.stub import Stubber
+
 from segment_personalize.errors import (
     ConfigurationError,
     PersonalizeRejected,
@@ -111,7 +112,7 @@ def test_metadata_columns_are_sent_for_a_campaign_too(
         {
             "campaignArn": CAMPAIGN,
             "userId": "u1",
-            "numResults": 60,
+            "numResults": 50,  # three times the count would be 60; with metadata the API allows 50
             "metadataColumns": {"ITEMS": ["CATEGORY"]},
         },
     )
@@ -186,3 +187,11 @@ def test_errors_surface_with_their_names(
 def test_bad_settings_fail_at_import(load_app: Callable[..., ModuleType], env: dict[str, str]) -> None:
     with pytest.raises(ConfigurationError):
         load_app("recommend", **env)
+
+
+def test_more_than_50_results_with_metadata_fails_at_cold_start(reload_module: Any, monkeypatch: Any) -> None:
+    monkeypatch.setenv("PERSONALIZE_CAMPAIGN_ARN", CAMPAIGN)
+    monkeypatch.setenv("PERSONALIZE_METADATA_COLUMNS", "CATEGORY")
+    monkeypatch.setenv("PERSONALIZE_NUM_RESULTS", "100")
+    with pytest.raises(ConfigurationError, match="PERSONALIZE_NUM_RESULTS .100. must be at most 50"):
+        reload_module("functions.recommend.app")

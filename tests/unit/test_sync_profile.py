@@ -16,6 +16,7 @@ import requests
 from moto import mock_aws
 from segment.analytics.client import Client
 from segment.analytics.request import APIError, DatetimeSerializer
+
 from segment_personalize.errors import ConfigurationError, SegmentUnavailable
 from segment_personalize.segment_identify import MAX_MESSAGE_BYTES, SegmentIdentify, message_size
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from botocore.stub import Stubber
+
 from segment_personalize.errors import ConfigurationError, PersonalizeRejected, PersonalizeThrottled
 
 pytestmark = pytest.mark.unit

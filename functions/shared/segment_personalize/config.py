@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Mapping
 from typing import Any, Self, TypeVar
 
@@ -21,7 +22,23 @@ DEFAULT_INTERACTION_EVENTS = "Product Viewed,Product Clicked,Product Added,Order
 DEFAULT_ITEM_ID_PATHS = (
     "properties.sku,properties.product_id,properties.products[].product_id,properties.products[].sku"
 )
+#: GetRecommendations returns at most 500 items, and at most 50 when it includes metadata.
+MAX_RESULTS_WITH_METADATA = 50
 DEFAULT_FILTER_RULES = '[{"exclude": "purchased_products"}]'
+
+
+_IDEMPOTENCY_TABLE_DESCRIPTION = (
+    "DynamoDB table (key `id`, TTL attribute `expiration`) of the idempotency records that keep a retried or "
+    "redelivered step from sending the same events or identify twice; unset turns idempotency off."
+)
+# A table name (3-255 of A-Z a-z 0-9 _ . -) or a table ARN, both of which DynamoDB accepts as TableName.
+_TABLE_NAME = re.compile(r"[A-Za-z0-9_.-]{3,255}|arn:[^:]+:dynamodb:[^:]*:[0-9]*:table/[A-Za-z0-9_.-]{3,255}")
+
+
+def _idempotency_table(value: str | None) -> str | None:
+    if value is not None and not _TABLE_NAME.fullmatch(value):
+        raise ValueError("must be a DynamoDB table name (3-255 of A-Z a-z 0-9 _ . -) or a table ARN")
+    return value
 
 
 def _csv(value: Any) -> Any:
@@ -46,7 +63,9 @@ class EntrySettings(Settings):
     @classmethod
     def _arn(cls, value: str) -> str:
         if not value.startswith("arn:") or ":states:" not in value or ":stateMachine:" not in value:
-            raise ValueError("must be a Step Functions state machine ARN (arn:aws:states:...:stateMachine:...)")
+            raise ValueError(
+                "must be a Step Functions state machine ARN (arn:aws:states:...:stateMachine:...)"
+            )
         return value
 
 
@@ -67,7 +86,9 @@ class ValidateSettings(Settings):
     recommend_for_anonymous: bool = Field(
         alias="RECOMMEND_FOR_ANONYMOUS",
         default=False,
-        description="Also recommend and sync for anonymous visitors; by default their workflow ends after Track.",
+        description=(
+            "Also recommend and sync for anonymous visitors; by default their workflow ends after Track."
+        ),
     )
 
     _split = field_validator("interaction_events", "item_id_paths", mode="before")(_csv)
@@ -95,6 +116,11 @@ class TrackSettings(Settings):
         max_length=256,
         description="Tracking id of the Personalize event tracker that receives the interactions.",
     )
+    idempotency_table: str | None = Field(
+        alias="IDEMPOTENCY_TABLE", default=None, description=_IDEMPOTENCY_TABLE_DESCRIPTION
+    )
+
+    _table = field_validator("idempotency_table")(_idempotency_table)
 
 
 class RecommendSettings(Settings):
@@ -122,7 +148,7 @@ class RecommendSettings(Settings):
         le=500,
         description=(
             "numResults asked of Personalize; must exceed RECOMMENDATION_COUNT so filtering leaves enough "
-            "(default: three times the count, at least 25, at most 500)."
+            "(default: three times the count, at least 25, at most 500, or 50 with metadata columns)."
         ),
     )
     filter_arn: str | None = Field(
@@ -177,13 +203,23 @@ class RecommendSettings(Settings):
             )
         if self.filter_values and not self.filter_arn:
             raise ValueError("PERSONALIZE_FILTER_VALUES needs PERSONALIZE_FILTER_ARN")
+        if (
+            self.metadata_columns
+            and self.num_results is not None
+            and self.num_results > MAX_RESULTS_WITH_METADATA
+        ):
+            raise ValueError(
+                f"PERSONALIZE_NUM_RESULTS ({self.num_results}) must be at most {MAX_RESULTS_WITH_METADATA} "
+                "when PERSONALIZE_METADATA_COLUMNS is set (a limit of GetRecommendations)"
+            )
         return self
 
     @property
     def effective_num_results(self) -> int:
         if self.num_results is not None:
             return self.num_results
-        return min(500, max(25, 3 * self.recommendation_count))
+        ceiling = MAX_RESULTS_WITH_METADATA if self.metadata_columns else 500
+        return min(ceiling, max(25, 3 * self.recommendation_count))
 
 
 class FilterRule(BaseModel):
@@ -214,7 +250,9 @@ class FilterTraitsSettings(Settings):
     profile_token: str | None = Field(
         alias="SEGMENT_PROFILE_TOKEN",
         default=None,
-        description="Profile API access token, for local runs; deployed, use SEGMENT_PROFILE_TOKEN_SECRET_ARN.",
+        description=(
+            "Profile API access token, for local runs; deployed, use SEGMENT_PROFILE_TOKEN_SECRET_ARN."
+        ),
     )
     profile_token_secret_arn: str | None = Field(
         alias="SEGMENT_PROFILE_TOKEN_SECRET_ARN",
@@ -258,7 +296,8 @@ class FilterTraitsSettings(Settings):
     def _token(self) -> Self:
         if self.space_id and not (self.profile_token or self.profile_token_secret_arn):
             raise ValueError(
-                "SEGMENT_SPACE_ID is set but neither SEGMENT_PROFILE_TOKEN nor SEGMENT_PROFILE_TOKEN_SECRET_ARN is"
+                "SEGMENT_SPACE_ID is set but neither SEGMENT_PROFILE_TOKEN nor "
+                "SEGMENT_PROFILE_TOKEN_SECRET_ARN is"
             )
         if self.profile_token and self.profile_token_secret_arn:
             raise ValueError("set SEGMENT_PROFILE_TOKEN or SEGMENT_PROFILE_TOKEN_SECRET_ARN, not both")
@@ -283,7 +322,9 @@ class SyncProfileSettings(Settings):
     host: str = Field(
         alias="SEGMENT_HOST",
         default="https://api.segment.io",
-        description="Segment tracking API address (https://events.eu1.segmentapis.com in the EU; local stack).",
+        description=(
+            "Segment tracking API address (https://events.eu1.segmentapis.com in the EU; the local stack's)."
+        ),
     )
     timeout: float = Field(
         alias="SEGMENT_TIMEOUT",
@@ -298,6 +339,11 @@ class SyncProfileSettings(Settings):
         min_length=1,
         description="Profile trait that receives the recommended item ids.",
     )
+    idempotency_table: str | None = Field(
+        alias="IDEMPOTENCY_TABLE", default=None, description=_IDEMPOTENCY_TABLE_DESCRIPTION
+    )
+
+    _table = field_validator("idempotency_table")(_idempotency_table)
 
     @model_validator(mode="after")
     def _one_key(self) -> Self:
@@ -363,7 +409,9 @@ def markdown_table() -> str:
             elif field.default is None:
                 default = "unset"
             else:
-                default = f"`{str(field.default).lower() if isinstance(field.default, bool) else field.default}`"
+                default = (
+                    f"`{str(field.default).lower() if isinstance(field.default, bool) else field.default}`"
+                )
             meta.setdefault(alias, (default, field.description or ""))
     for alias, functions in seen.items():
         default, description = meta[alias]

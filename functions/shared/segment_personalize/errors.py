@@ -58,6 +58,17 @@ class SegmentUnavailable(SegmentPersonalizeError):
     """Segment's tracking API did not accept the identify call (5xx, 429, network)."""
 
 
+# --- idempotency (IDEMPOTENCY_TABLE) -------------------------------------------------------------------
+class StepAlreadyInProgress(SegmentPersonalizeError):
+    """Another invocation holds the idempotency record of the same work right now (a concurrent duplicate:
+    Express runs a state at least once, and a redelivered message may start a second execution). Transient:
+    a retry finds the stored result, or takes over once the holder's Lambda deadline has passed."""
+
+
+class IdempotencyStoreUnavailable(SegmentPersonalizeError):
+    """The idempotency table could not be read or written (throttling, 5xx, network). Transient."""
+
+
 #: Errors the state machine retries with backoff before dead-lettering.
 RETRYABLE: tuple[type[SegmentPersonalizeError], ...] = (
     PersonalizeThrottled,
@@ -65,6 +76,8 @@ RETRYABLE: tuple[type[SegmentPersonalizeError], ...] = (
     ProfileApiThrottled,
     ProfileApiUnavailable,
     SegmentUnavailable,
+    StepAlreadyInProgress,
+    IdempotencyStoreUnavailable,
 )
 
 #: Errors that reject the event: the execution ends as Rejected with the reason.

@@ -82,7 +82,12 @@ def _iso_datetime(value: Any) -> datetime:
         parsed = datetime.fromisoformat(text)
     except ValueError:
         raise PydanticCustomError("iso_datetime", "is not an ISO-8601 date-time") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    try:  # Track sends it as UTC epoch seconds: e.g. 0001-01-01T00:00+01:00 is in year 0 there
+        datetime.fromtimestamp(parsed.timestamp(), tz=UTC)
+    except (OverflowError, ValueError, OSError):
+        raise PydanticCustomError("iso_datetime_range", "is outside years 1 to 9999 in UTC") from None
+    return parsed
 
 
 def _none_to_empty(value: Any) -> Any:
@@ -215,6 +220,8 @@ def _problem(raw: Mapping[Any, Any], item: Any) -> str:
         message = f"must be an object, got {json_type(value)}"
     elif kind == "iso_datetime":
         message = f"{show(value)} is not an ISO-8601 date-time"
+    elif kind == "iso_datetime_range":
+        message = f"{show(value)} is outside years 1 to 9999 in UTC"
     elif kind == "iso_datetime_type":
         message = f"must be an ISO-8601 date-time string, got {json_type(value)}"
     elif kind == "invalid_key":

@@ -19,12 +19,11 @@ SERVICE = "segment-personalize"
 NAMESPACE = "SegmentPersonalize"
 
 
-
-class _StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
+class _StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg,unused-ignore]
     """Writes to whatever ``sys.stdout`` is when a line is logged: Lambda sends it to CloudWatch Logs, and
     the local stack redirects it to its function log, as it does for the metrics Powertools prints."""
 
-    @property  # type: ignore[override]
+    @property  # type: ignore[override,unused-ignore]
     def stream(self) -> object:
         return sys.stdout
 
