@@ -1,6 +1,7 @@
 """Generate and check the committed ASL file; print its Mermaid diagram.
 
 python -m state_machines [generate]   write segment_personalize.asl.json and the diagram in docs/workflow.md
+                                      and README.md
 python -m state_machines --check      exit 1 when either committed file differs from the generator's output
 python -m state_machines mermaid      print the Mermaid flowchart of the committed ASL file
 """
@@ -9,15 +10,19 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from state_machines import ASL_PATH, load_definition
 from state_machines.diagram import mermaid, replace_block
 
-WORKFLOW_DOC = Path(__file__).resolve().parent.parent / "docs" / "workflow.md"
+ROOT = Path(__file__).resolve().parent.parent
+WORKFLOW_DOC = ROOT / "docs" / "workflow.md"
+#: Documents that show the generated diagram between its markers.
+DIAGRAM_DOCS = (WORKFLOW_DOC, ROOT / "README.md")
 
 
-def expected_files(asl_path: Path = ASL_PATH, doc_path: Path = WORKFLOW_DOC) -> dict[Path, str]:
+def expected_files(asl_path: Path = ASL_PATH, doc_paths: Sequence[Path] = DIAGRAM_DOCS) -> dict[Path, str]:
     """Each generated file and the text the generator gives it."""
     import json
 
@@ -25,16 +30,17 @@ def expected_files(asl_path: Path = ASL_PATH, doc_path: Path = WORKFLOW_DOC) -> 
 
     text = render()
     files = {asl_path: text}
-    if doc_path.exists():
-        files[doc_path] = replace_block(doc_path.read_text(encoding="utf-8"), json.loads(text))
+    for doc_path in doc_paths:
+        if doc_path.exists():
+            files[doc_path] = replace_block(doc_path.read_text(encoding="utf-8"), json.loads(text))
     return files
 
 
-def stale_files(asl_path: Path = ASL_PATH, doc_path: Path = WORKFLOW_DOC) -> list[Path]:
+def stale_files(asl_path: Path = ASL_PATH, doc_paths: Sequence[Path] = DIAGRAM_DOCS) -> list[Path]:
     """The generated files whose committed text differs from the generator's output."""
     return [
         path
-        for path, text in expected_files(asl_path, doc_path).items()
+        for path, text in expected_files(asl_path, doc_paths).items()
         if not path.exists() or path.read_text(encoding="utf-8") != text
     ]
 

@@ -84,7 +84,7 @@ def test_check_passes_on_the_committed_files_and_fails_on_a_stale_one(tmp_path: 
     assert main(["--check"]) == 0
     stale = tmp_path / "segment_personalize.asl.json"
     stale.write_text(read_definition().replace('"Synced"', '"Done"'), encoding="utf-8")
-    assert stale_files(asl_path=stale, doc_path=WORKFLOW_DOC) == [stale]
+    assert stale_files(asl_path=stale, doc_paths=(WORKFLOW_DOC,)) == [stale]
 
 
 def test_mermaid_draws_every_state_and_every_transition() -> None:
