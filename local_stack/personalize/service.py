@@ -28,21 +28,20 @@ the user already interacted with are left out; a sessionId passed as userId work
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
 import re
-import socket
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
+from local_stack.loopback import LoopbackServer
 from local_stack.personalize.faults import FaultInjector
 from local_stack.personalize.filters import (
     FilterExpression,
@@ -122,9 +121,8 @@ class PersonalizeService:
         self._parsed_filters: dict[str, FilterExpression] = {}
         self._datasets = None if datasets is None else set(datasets)
         self._catalog: dict[str, dict[str, object]] = {}
-        self._server: _Server | None = None
+        self._server: LoopbackServer | None = None
         self._closed = False
-        self._thread: threading.Thread | None = None
         self._routes: dict[tuple[str, str], tuple[str, Handler]] = {
             ("POST", "/events"): ("PutEvents", self._put_events),
             ("POST", "/items"): ("PutItems", self._put_items),
@@ -582,14 +580,8 @@ class PersonalizeService:
         """Serve on ``host:port`` (0 picks a free port) in a background thread; the base URL."""
         if self._server is not None:
             return self.url
-        self._server = _Server((host, port), _handler_for(self))
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.02},
-            name="local-personalize",
-            daemon=True,
-        )
-        self._thread.start()
+        self._server = LoopbackServer((host, port), _handler_for(self))
+        self._server.start("local-personalize", poll_interval=0.02)
         return self.url
 
     def stop(self) -> None:
@@ -597,12 +589,7 @@ class PersonalizeService:
         server, self._server = self._server, None
         if server is None:
             return
-        server.shutdown()
-        server.close_connections()
-        server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+        server.stop()
 
     def close(self) -> None:
         """Stop serving and close the database."""
@@ -618,38 +605,6 @@ class PersonalizeService:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 256
-    allow_reuse_address = True
-
-    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
-        self._connections: set[socket.socket] = set()
-        self._connections_lock = threading.Lock()
-        super().__init__(address, handler)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        with self._connections_lock:
-            self._connections.add(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request: Any) -> None:
-        with self._connections_lock:
-            self._connections.discard(request)
-        super().shutdown_request(request)
-
-    def close_connections(self) -> None:
-        """Close kept-alive client connections so their threads end."""
-        with self._connections_lock:
-            connections = list(self._connections)
-        for connection in connections:
-            with contextlib.suppress(OSError):
-                connection.shutdown(socket.SHUT_RDWR)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        logger.debug("connection from %s ended with an error", client_address, exc_info=True)
 
 
 def _handler_for(service: PersonalizeService) -> type[BaseHTTPRequestHandler]:

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
 import gzip
 import hashlib
 import io
 import json
 import logging
-import socket
 import threading
 import time
 import urllib.request
@@ -18,11 +16,12 @@ import uuid
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from local_stack.loopback import LoopbackServer
 from local_stack.segment.faults import FaultInjector
 from local_stack.segment.store import MESSAGE_TYPES, SegmentStore, now_iso, parse_external_id
 
@@ -103,7 +102,6 @@ class SegmentService:
         self.store = SegmentStore(db_path)
         self.faults = FaultInjector()
         self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
 
     # -- lifecycle ------------------------------------------------------------------------------------
@@ -116,10 +114,7 @@ class SegmentService:
         server = _Server((host, port), _Handler)
         server.service = self
         self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="local-segment", daemon=True
-        )
-        self._thread.start()
+        server.start("local-segment")
         log.info("local Segment service on %s", self.url)
         return self.url
 
@@ -128,12 +123,8 @@ class SegmentService:
         if self._server is None:
             return
         self._stopping.set()
-        self._server.shutdown()
-        self._server.server_close()
-        self._server.close_open_connections()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._server, self._thread = None, None
+        self._server.stop()
+        self._server = None
 
     def close(self) -> None:
         """Stop and close the database."""
@@ -438,33 +429,8 @@ def _paged(
     return Response(200, body)
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 128  # bursts of parallel Lambda invokes
+class _Server(LoopbackServer):
     service: SegmentService
-
-    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
-        super().__init__(address, handler)
-        self._open: set[socket.socket] = set()
-        self._open_lock = threading.Lock()
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        with self._open_lock:
-            self._open.add(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request: Any) -> None:
-        with self._open_lock:
-            self._open.discard(request)
-        super().shutdown_request(request)
-
-    def close_open_connections(self) -> None:
-        """End kept-alive connections, so that nothing is served after ``stop``."""
-        with self._open_lock:
-            sockets = list(self._open)
-        for sock in sockets:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
 
 
 class _Handler(BaseHTTPRequestHandler):
