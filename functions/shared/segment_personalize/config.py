@@ -12,7 +12,7 @@ import json
 import os
 import re
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Annotated, Any, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -39,6 +39,18 @@ def _idempotency_table(value: str | None) -> str | None:
     if value is not None and not _TABLE_NAME.fullmatch(value):
         raise ValueError("must be a DynamoDB table name (3-255 of A-Z a-z 0-9 _ . -) or a table ARN")
     return value
+
+
+#: Read by recommend (to ask for more) and filter_traits (to cut to it): one setting, one definition.
+RecommendationCount = Annotated[
+    int,
+    Field(
+        alias="RECOMMENDATION_COUNT",
+        ge=1,
+        le=100,
+        description="How many items the user finally gets in the trait, after filtering.",
+    ),
+]
 
 
 def _csv(value: Any) -> Any:
@@ -134,13 +146,7 @@ class RecommendSettings(Settings):
         default=None,
         description="Recommender to ask for recommendations (set this or PERSONALIZE_CAMPAIGN_ARN).",
     )
-    recommendation_count: int = Field(
-        alias="RECOMMENDATION_COUNT",
-        default=10,
-        ge=1,
-        le=100,
-        description="How many items the user finally gets in the trait, after filtering.",
-    )
+    recommendation_count: RecommendationCount = 10
     num_results: int | None = Field(
         alias="PERSONALIZE_NUM_RESULTS",
         default=None,
@@ -279,13 +285,7 @@ class FilterTraitsSettings(Settings):
             '{"keep_if": FIELD, "in_trait": TRAIT} keeps items whose metadata FIELD is in TRAIT.'
         ),
     )
-    recommendation_count: int = Field(
-        alias="RECOMMENDATION_COUNT",
-        default=10,
-        ge=1,
-        le=100,
-        description="How many items the user finally gets in the trait, after filtering.",
-    )
+    recommendation_count: RecommendationCount = 10
 
     @field_validator("filter_rules", mode="before")
     @classmethod
