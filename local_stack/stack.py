@@ -50,12 +50,14 @@ class LocalStack:
         items: Mapping[str, Mapping[str, Any]] | None = None,
         env: Mapping[str, str] | None = None,
         skip_retry_waits: bool = False,
+        fast: bool = True,
     ) -> None:
         self.data_dir = Path(data_dir)
         self.fresh = fresh
         self.items = dict(items or {})
         self.extra_env = dict(env or {})
         self.skip_retry_waits = skip_retry_waits
+        self.fast = fast  # the engine's speed-ups (LocalEngine ``fast``); off only to compare with moto as is
         self.personalize: PersonalizeService | None = None
         self.segment: SegmentService | None = None
         self.engine: LocalEngine | None = None
@@ -120,6 +122,7 @@ class LocalStack:
         self.engine = LocalEngine(
             env=env,
             skip_retry_waits=self.skip_retry_waits,
+            fast=self.fast,
             prepare=self._create_resources,
             function_log=self.function_log,
         )
@@ -176,6 +179,7 @@ class LocalStack:
 
             self._source = requests.Session()
             self._source.auth = (WRITE_KEY, "")
+            self._source.trust_env = False  # loopback: no proxy settings to read from the environment
         response = self._source.post(f"{self.segment.url}/v1/batch", json={"batch": [message]}, timeout=10)
         if response.ok:
             return None

@@ -16,7 +16,17 @@ pytestmark = pytest.mark.iac
 #: what the fake pip installs for each requirement line's project
 FAKE_DISTRIBUTIONS = {
     "requests": ["requests", "urllib3", "certifi"],
-    "segment-analytics-python": ["segment_analytics_python", "requests", "urllib3", "certifi", "boto3"],
+    "segment-analytics-python": [
+        "segment_analytics_python",
+        "pyjwt",
+        "requests",
+        "urllib3",
+        "certifi",
+        "boto3",
+        "cryptography",
+        "cffi",
+        "pycparser",
+    ],
 }
 
 
@@ -55,9 +65,19 @@ def test_packages_leave_out_what_the_runtime_and_layers_provide(
     out, packages = built
     sync = next(p for p in packages if p.logical_id == "SyncProfileFunction")
     assert (out / "SyncProfileFunction" / "segment_analytics_python").is_dir()
-    # boto3 (runtime) and requests & co (shared layer) are not carried twice
-    assert sorted(sync.excluded) == ["boto3", "certifi", "requests", "urllib3"]
-    for dist in ("boto3", "requests", "urllib3", "certifi"):
+    # boto3 (runtime) and requests & co (shared layer) are not carried twice; the cryptography stack that
+    # PyJWT[crypto] pulls in for Segment OAuth (unused) is not carried at all
+    assert sorted(sync.excluded) == [
+        "boto3",
+        "certifi",
+        "cffi",
+        "cryptography",
+        "pycparser",
+        "requests",
+        "urllib3",
+    ]
+    assert (out / "SyncProfileFunction" / "pyjwt").is_dir()
+    for dist in ("boto3", "requests", "urllib3", "certifi", "cryptography", "cffi", "pycparser"):
         assert not (out / "SyncProfileFunction" / dist).exists()
         assert not list((out / "SyncProfileFunction").glob(f"{dist}-*.dist-info"))
     layer = next(p for p in packages if p.logical_id == "SharedLayer")
@@ -131,3 +151,39 @@ def test_built_template_is_still_a_valid_sam_template(built: tuple[Path, list[bu
     out, _ = built
     problems = [f"{m.rule.id} {m.message}" for m in lint_file(out / "template.yaml")]
     assert problems == []
+
+
+def test_built_packages_import_on_their_own(built: tuple[Path, list[build.Package]]) -> None:
+    # given the (fake) built packages, when their distributions are imported in a clean interpreter
+    _, packages = built
+    results = build.check_imports(packages)
+
+    # then each package that carries distributions imports them with only itself and the layer on the path
+    assert set(results) == {"SharedLayer", "SyncProfileFunction"}
+    assert results["SyncProfileFunction"]["modules"] == ["pyjwt", "segment_analytics_python"]
+    assert all(result["ok"] for result in results.values()), results
+
+
+def test_the_import_check_fails_when_a_needed_distribution_was_left_out(tmp_path: Path) -> None:
+    package = tmp_path / "SyncProfileFunction"
+    fake_install(["segment-analytics-python>=2.3,<3"], package)
+    (package / "segment_analytics_python" / "__init__.py").write_text("import cryptography\n")
+    build.remove_distributions(package, build.UNUSED)
+    installed = sorted(build.distributions(package))
+    result = build.check_imports(
+        [build.Package("SyncProfileFunction", "function", package, package, installed, [])]
+    )
+    assert result["SyncProfileFunction"]["ok"] is False
+    assert "cryptography" in result["SyncProfileFunction"]["detail"]
+
+
+def test_top_level_modules_of_a_namespace_package_are_its_packages(tmp_path: Path) -> None:
+    (tmp_path / "segment" / "analytics").mkdir(parents=True)
+    info = tmp_path / "segment_analytics_python-2.3.0.dist-info"
+    info.mkdir()
+    (info / "RECORD").write_text(
+        "segment/analytics/__init__.py,,\nsegment/analytics/client.py,,\nsix.py,,\n"
+        f"{info.name}/RECORD,,\n../../bin/tool,,\n"
+    )
+    assert build.top_level_modules(tmp_path, "segment-analytics-python") == ["segment.analytics", "six"]
+    assert build.top_level_modules(tmp_path, "absent") == []

@@ -8,6 +8,7 @@ the state machine owns retries, with backoff and jitter that show in the executi
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import boto3
@@ -15,26 +16,50 @@ from botocore.config import Config
 
 from segment_personalize.errors import ConfigurationError
 
-#: One quick SDK retry for connection blips; everything else is the state machine's job.
+#: Two attempts in all (one quick SDK retry for connection blips); everything else is the state machine's
+#: job. Worst case 2 x (2 s + 5 s) = 14 s, inside the steps' 15 s Lambda timeout, so a hung call fails as
+#: a named, retried error rather than as a Lambda timeout. (botocore's ``max_attempts`` counts retries;
+#: ``total_max_attempts`` counts every attempt.)
 STEP_CLIENT_CONFIG = Config(
     connect_timeout=2,
     read_timeout=5,
-    retries={"mode": "standard", "max_attempts": 2},
+    retries={"mode": "standard", "total_max_attempts": 2},
     tcp_keepalive=True,
 )
 
-#: The entry function answers Segment within its 5 s invoke timeout.
+#: The entry function answers Segment within its 5 s invoke timeout: 2 x (1 s + 1 s) = 4 s at worst;
+#: StartExecution answers in tens of milliseconds.
 ENTRY_CLIENT_CONFIG = Config(
     connect_timeout=1,
-    read_timeout=2,
-    retries={"mode": "standard", "max_attempts": 3},
+    read_timeout=1,
+    retries={"mode": "standard", "total_max_attempts": 2},
     tcp_keepalive=True,
 )
+
+
+_session: boto3.session.Session | None = None
+_session_lock = threading.Lock()
+
+
+def session() -> boto3.session.Session:
+    """The process's one boto3 session, made on first use.
+
+    A session costs ~50 ms to make (botocore registers and checks ~140 event handlers) and loads the
+    endpoint data and service models it needs once; every client of a function shares it. Settings are
+    still read from the environment when each client is made (region, ``AWS_ENDPOINT_URL_<SERVICE>``).
+    """
+    global _session
+    with _session_lock:
+        if _session is None:
+            _session = boto3.session.Session()
+        return _session
 
 
 def client(service: str, config: Config = STEP_CLIENT_CONFIG) -> Any:
     """A boto3 client for ``service`` with this project's timeouts and retry policy."""
-    return boto3.session.Session().client(service, config=config)  # type: ignore[call-overload]
+    made = session()
+    with _session_lock:  # a session is not thread safe; the clients it makes are
+        return made.client(service, config=config)  # type: ignore[call-overload]
 
 
 def secret_or_value(value: str | None, secret_arn: str | None, setting: str) -> str:

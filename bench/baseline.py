@@ -1,0 +1,86 @@
+"""The comparison: one Lambda doing what the original Segment workshop function did, synchronously.
+
+Segment invokes it with a message; it sends the message's interactions to Personalize (PutEvents), asks for
+recommendations for a known user (GetRecommendations) and writes them to the profile with one ``identify``,
+then answers. No trait filtering, no idempotency, no retries beyond the SDK's: what the workflow adds is
+exactly what this leaves out. It runs on the same local stack as the workflow (the engine's invoke server
+serves it as ``segment-personalize-baseline``) and uses the same shared adapters and settings.
+
+It is a benchmark comparison, not a product function: it is not in the SAM template.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from segment_personalize.clients import client, secret_or_value
+from segment_personalize.config import (
+    RecommendSettings,
+    SyncProfileSettings,
+    TrackSettings,
+    ValidateSettings,
+    load,
+)
+from segment_personalize.interactions import validate_payload
+from segment_personalize.personalize import Interaction as PutEventsInteraction
+from segment_personalize.personalize import (
+    PersonalizeEvents,
+    PersonalizeRecommendations,
+    quote_filter_values,
+)
+from segment_personalize.segment_identify import SegmentIdentify
+
+validate_settings = load(ValidateSettings)
+track_settings = load(TrackSettings)
+recommend_settings = load(RecommendSettings)
+sync_settings = load(SyncProfileSettings)
+filter_values = quote_filter_values(recommend_settings.filter_values)
+events = PersonalizeEvents(client("personalize-events"))
+runtime = PersonalizeRecommendations(client("personalize-runtime"))
+segment = SegmentIdentify.create(
+    write_key=secret_or_value(
+        sync_settings.write_key, sync_settings.write_key_secret_arn, "SEGMENT_WRITE_KEY"
+    ),
+    host=sync_settings.host,
+    timeout=sync_settings.timeout,
+)
+
+
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """PutEvents, GetRecommendations, identify; the counts of what was done."""
+    message = validate_payload({"messageId": event.get("messageId"), "event": event}, validate_settings)
+    if message.status != "accepted":
+        return {"messageId": message.message_id, "tracked": 0, "recommended": 0}
+    tracked = [PutEventsInteraction.model_validate(i.to_dict()).to_put_event() for i in message.interactions]
+    events.put_events(
+        tracking_id=track_settings.tracking_id,
+        session_id=message.session_id,
+        user_id=message.user_id,
+        events=tracked,
+    )
+    if not (message.recommend and message.user_id):
+        return {"messageId": message.message_id, "tracked": len(tracked), "recommended": 0}
+    answer = runtime.get_recommendations(
+        user_id=message.user_id,
+        num_results=recommend_settings.recommendation_count,
+        campaign_arn=recommend_settings.campaign_arn,
+        recommender_arn=recommend_settings.recommender_arn,
+        filter_arn=recommend_settings.filter_arn,
+        filter_values=filter_values,
+        metadata_columns=recommend_settings.metadata_columns,
+    )
+    item_ids = [item.item_id for item in answer.items]
+    now = datetime.now(UTC)
+    segment.identify(
+        user_id=message.user_id,
+        anonymous_id=None,
+        traits={
+            sync_settings.trait_name: item_ids,
+            f"{sync_settings.trait_name}_recommendation_id": answer.recommendation_id,
+            f"{sync_settings.trait_name}_updated_at": now.isoformat(timespec="milliseconds"),
+        },
+        message_id=f"{message.message_id}-identify",
+        timestamp=now,
+    )
+    return {"messageId": message.message_id, "tracked": len(tracked), "recommended": len(item_ids)}

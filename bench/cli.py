@@ -1,0 +1,198 @@
+"""``python -m bench``: measure, print the table, write ``bench/results.json``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results.json"
+#: Lambda memory of every function (``iac/template.yaml`` Globals), and of the baseline for comparison.
+MEMORY_MB = 256
+
+
+def _prepare_path() -> None:
+    for folder in (ROOT, ROOT / "functions" / "shared"):
+        if str(folder) not in sys.path:
+            sys.path.insert(0, str(folder))
+    logging.getLogger().setLevel(logging.WARNING)
+    for noisy in ("botocore", "urllib3", "moto", "segment", "backoff"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="Measure the workflow next to a single-function baseline; print a table, save JSON.",
+    )
+    parser.add_argument("--quick", action="store_true", help="small runs, one repetition, no package build")
+    parser.add_argument("--sequential", type=int, default=150, help="events per sequential run (150)")
+    parser.add_argument("--concurrent", type=int, default=300, help="events per concurrent run (300)")
+    parser.add_argument("--concurrency", type=int, default=16, help="senders at once in concurrent runs (16)")
+    parser.add_argument("--unpatched", type=int, default=20, help="events through moto as it comes (20)")
+    parser.add_argument("--repeat", type=int, default=7, help="fresh interpreters per import time (7)")
+    parser.add_argument("--seed", type=int, default=7, help="traffic seed (7)")
+    parser.add_argument("--skip-packages", action="store_true", help="do not build packages (needs PyPI)")
+    parser.add_argument("--skip-cold-start", action="store_true", help="do not measure import times")
+    parser.add_argument("--output", type=Path, default=RESULTS, help="JSON file (bench/results.json)")
+    parser.add_argument("--no-save", action="store_true", help="print only")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    _prepare_path()
+    args = build_parser().parse_args(argv)
+    if args.quick:
+        args.sequential, args.concurrent, args.unpatched, args.repeat = 30, 60, 6, 1
+        args.skip_packages = True
+    from bench.report import render
+
+    results = run(args)
+    print(render(results))
+    if not args.no_save:
+        args.output.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+        print(f"\nsaved {args.output.relative_to(ROOT) if args.output.is_relative_to(ROOT) else args.output}")
+    return 0 if results["throughput"]["historyCheck"]["identical"] else 1
+
+
+def _say(text: str) -> None:
+    print(f"  ... {text}", file=sys.stderr, flush=True)
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    from bench import coldstart, prices, quality, workflow
+    from local_stack.engine import FUNCTIONS
+
+    started = time.monotonic()
+    results: dict[str, Any] = {
+        "machine": {
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(terse=True),
+            "machine": platform.machine(),
+        },
+        "options": {
+            "sequential": args.sequential,
+            "concurrent": args.concurrent,
+            "concurrency": args.concurrency,
+            "unpatched": args.unpatched,
+            "repeat": args.repeat,
+            "seed": args.seed,
+        },
+        "prices": prices.PRICES,
+    }
+    with tempfile.TemporaryDirectory(prefix="bench-") as folder:
+        _say("moto as it comes (the engine's speed-ups off)")
+        messages, items, _ = workflow.every_step_messages(args.unpatched + 2, args.seed)
+        unpatched = workflow.measure_unpatched(Path(folder) / "unpatched", messages, items)
+        _say("the workflow and the baseline on the local stack")
+        measured = workflow.measure(
+            Path(folder) / "stack",
+            sequential=args.sequential,
+            concurrent=args.concurrent,
+            concurrency=args.concurrency,
+            seed=args.seed,
+            progress=_say,
+        )
+    results["throughput"] = _throughput(args, measured, unpatched)
+    results["acknowledgement"] = _acknowledgement(measured)
+    results["cost"] = _cost(measured)
+    if not args.skip_cold_start:
+        _say("import times in fresh interpreters")
+        results["coldStart"] = coldstart.import_times(list(FUNCTIONS), args.repeat)
+    if not args.skip_packages:
+        _say("building the packages with iac.build (pip, python3.12/arm64)")
+        try:
+            results["packages"] = coldstart.package_sizes()
+        except Exception as error:  # noqa: BLE001 - no PyPI, say so and go on
+            results["packages"] = {"error": f"{type(error).__name__}: {error}"}
+    _say("recommendation quality")
+    results["quality"] = quality.hit_rates()
+    results["seconds"] = round(time.monotonic() - started, 1)
+    return results
+
+
+def _throughput(args: argparse.Namespace, measured: Any, unpatched: Any) -> dict[str, Any]:
+    runs = measured.runs
+    shapes = {tuple(shape) for shape in measured.histories}
+    compared = min(len(unpatched.histories), len(measured.sequential_histories))
+    identical = compared > 0 and all(
+        unpatched.histories[i] == measured.sequential_histories[i] for i in range(compared)
+    )
+    return {
+        "runs": {name: run.as_json() for name, run in runs.items()},
+        "motoAsItComes": unpatched.run.as_json(),
+        "speedUpOverMotoAsItComes": _ratio(runs["workflowSequential"].per_second, unpatched.run.per_second),
+        "workflowToBaseline": {
+            "sequential": _ratio(
+                runs["workflowSequential"].per_second, runs["baselineSequential"].per_second
+            ),
+            "concurrent": _ratio(
+                runs["workflowConcurrent"].per_second, runs["baselineConcurrent"].per_second
+            ),
+        },
+        "goalPerSecond": 100,
+        "executionEnds": dict(measured.statuses),
+        "historyCheck": {
+            "identical": identical,
+            "comparedExecutions": compared,
+            "distinctShapes": len(shapes),
+            "eventsPerExecution": len(measured.sequential_histories[0])
+            if measured.sequential_histories
+            else 0,
+            "method": "event types and state names of each execution, engine speed-ups on vs off",
+        },
+    }
+
+
+def _acknowledgement(measured: Any) -> dict[str, Any]:
+    from bench.workflow import median, percentile
+
+    out: dict[str, Any] = {}
+    for key, run in (("entry", "workflowSequential"), ("baseline", "baselineSequential")):
+        values = measured.runs[run].ack_ms
+        out[key] = {
+            "medianMs": round(median(values), 2),
+            "p99Ms": round(percentile(values, 0.99), 2),
+            "samples": len(values),
+        }
+    out["baselineToEntry"] = _ratio(out["baseline"]["medianMs"], out["entry"]["medianMs"])
+    return out
+
+
+def _cost(measured: Any) -> dict[str, Any]:
+    from bench import prices
+    from bench.workflow import BASELINE, median
+
+    workflow_ms = {k: v for k, v in measured.durations_ms.items() if k != BASELINE}
+    baseline_ms = {BASELINE: measured.durations_ms.get(BASELINE, [])}
+    memory = {name: MEMORY_MB for name in measured.durations_ms}
+    transitions = median([float(t) for t in measured.transitions])
+    express_ms = median(measured.execution_ms)
+    costs = prices.per_million(
+        transitions=transitions,
+        workflow_invocations=prices.mean_invocations(workflow_ms, memory),
+        express_duration_ms=express_ms,
+        baseline_invocations=prices.mean_invocations(baseline_ms, memory),
+    )
+    return {
+        "perMillionEvents": {cost.design: cost.as_json() for cost in costs},
+        "stateTransitionsPerEvent": transitions,
+        "expressDurationMs": round(express_ms, 1),
+        "memoryMb": MEMORY_MB,
+        "meanDurationMs": {
+            k: round(sum(v) / len(v), 2) for k, v in sorted(measured.durations_ms.items()) if v
+        },
+    }
+
+
+def _ratio(a: float, b: float) -> float:
+    return round(a / b, 2) if b else 0.0

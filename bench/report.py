@@ -1,0 +1,142 @@
+"""The table ``make bench`` prints, from the results JSON (so it can be re-rendered from a saved file)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _mb(size: int) -> str:
+    if size < 1024 * 1024:
+        return f"{size / 1024:.1f} KB"
+    return f"{size / 1024 / 1024:.2f} MB"
+
+
+_ORDER = ("entry", "validate", "track", "recommend", "filtertraits", "syncprofile")
+
+
+def _function_order(name: str) -> int:
+    """The workflow's order, for function names (``track``) and logical ids (``TrackFunction``)."""
+    key = name.lower().removesuffix("function").replace("_", "")
+    return _ORDER.index(key) if key in _ORDER else len(_ORDER)
+
+
+def _goal(ok: bool) -> str:
+    return "meets goal" if ok else "misses goal"
+
+
+def render(results: dict[str, Any]) -> str:
+    lines: list[str] = []
+    add = lines.append
+    machine = results["machine"]
+    add(
+        f"segment-personalize bench - Python {machine['python']}, {machine['cpus']} CPUs, "
+        f"{machine['machine']}; every event is a known user's interaction (every step runs)"
+    )
+
+    t = results["throughput"]
+    runs = t["runs"]
+    add("")
+    add("Throughput on the local stack (executions or baseline invocations per second)")
+    add(f"  {'':34}{'sequential':>12}{'concurrent':>12}")
+    add(
+        f"  {'workflow (entry -> state machine)':34}{runs['workflowSequential']['perSecond']:>12.1f}"
+        f"{runs['workflowConcurrent']['perSecond']:>12.1f}"
+    )
+    add(
+        f"  {'single-function baseline':34}{runs['baselineSequential']['perSecond']:>12.1f}"
+        f"{runs['baselineConcurrent']['perSecond']:>12.1f}"
+    )
+    ratio = t["workflowToBaseline"]
+    add(f"  {'workflow / baseline':34}{ratio['sequential']:>12.2f}{ratio['concurrent']:>12.2f}")
+    add(
+        f"  {'moto as it comes (no speed-ups)':34}{t['motoAsItComes']['perSecond']:>12.1f}"
+        f"{'':>12}  -> x{t['speedUpOverMotoAsItComes']:.1f} with them"
+    )
+    best = max(runs["workflowSequential"]["perSecond"], runs["workflowConcurrent"]["perSecond"])
+    add(f"  goal {t['goalPerSecond']} executions/s: {best:.1f} ({_goal(best >= t['goalPerSecond'])})")
+    check = t["historyCheck"]
+    add(
+        f"  history events: {'identical' if check['identical'] else 'DIFFERENT'} with and without the "
+        f"speed-ups ({check['comparedExecutions']} executions, {check['eventsPerExecution']} events each); "
+        f"ends: {', '.join(f'{k} {v}' for k, v in sorted(t['executionEnds'].items()))}"
+    )
+
+    a = results["acknowledgement"]
+    add("")
+    add("Acknowledgement: Segment's invoke until the answer (ms)")
+    add(f"  {'':34}{'median':>12}{'p99':>12}")
+    add(f"  {'entry (starts the execution)':34}{a['entry']['medianMs']:>12.1f}{a['entry']['p99Ms']:>12.1f}")
+    base = a["baseline"]
+    add(f"  {'baseline (does all, synchronously)':34}{base['medianMs']:>12.1f}{base['p99Ms']:>12.1f}")
+
+    if "coldStart" in results:
+        c = results["coldStart"]
+        add("")
+        add(
+            f"Cold start: import time, median of {c['repeat']} fresh interpreters (ms), and its ratio to "
+            f"import boto3 timed alongside (goal <= {c['goalRatio']})"
+        )
+        add(f"  {'':22}{'tracing off':>20}{'tracing on (deployed)':>26}")
+        boto = c["boto3Ms"]
+        add(f"  {'import boto3':22}{boto['tracingOff']:>13.1f}{'':>7}{boto['tracingOn']:>19.1f}")
+        for name in sorted(c["functions"], key=_function_order):
+            entry = c["functions"][name]
+            off, on = entry["tracingOff"], entry["tracingOn"]
+            add(f"  {name:22}{off['ms']:>13.1f}  x{off['ratio']:<5.2f}{on['ms']:>18.1f}  x{on['ratio']:.2f}")
+
+    if "packages" in results:
+        p = results["packages"]
+        add("")
+        if "error" in p:
+            add(f"Packages: not built ({p['error']})")
+        else:
+            layer = p["sharedLayer"]["unzipped"]
+            add(
+                f"Packages for python3.12/arm64, unzipped (without boto3 and the Powertools layer; "
+                f"goal <= {_mb(p['goalBytes'])} with the shared layer of {_mb(layer)})"
+            )
+            for name in sorted(p["functions"], key=_function_order):
+                size = p["functions"][name]
+                ok = size["withSharedLayer"] <= p["goalBytes"]
+                imports = p["importCheck"].get(name, {})
+                note = ""
+                if imports:
+                    note = f"; imports alone: {'ok' if imports['ok'] else 'FAILED ' + imports['detail']}"
+                add(
+                    f"  {name:22}{_mb(size['unzipped']):>10}  with layer {_mb(size['withSharedLayer']):>9} "
+                    f"({_goal(ok)}{note})"
+                )
+
+    cost = results["cost"]
+    pr = results["prices"]
+    add("")
+    add(
+        "Cost per million events, us-east-1 list prices: Standard "
+        f"${pr['stepFunctionsStandardPerThousandTransitions']} per 1,000 transitions; Express "
+        f"${pr['stepFunctionsExpressPerMillionRequests']:.2f} per million requests"
+    )
+    add(
+        f"  + ${pr['stepFunctionsExpressPerGbSecond']:.10f} per GB-s (100 ms, 64 MB); Lambda arm64 "
+        f"${pr['lambdaArm64PerMillionRequests']:.2f} per million "
+        f"+ ${pr['lambdaArm64PerGbSecond']:.10f} per GB-s (1 ms) at {cost['memoryMb']} MB"
+    )
+    add(f"  {'':12}{'orchestration':>15}{'Lambda':>10}{'total':>10}  basis")
+    designs = cost["perMillionEvents"]
+    for design in sorted(designs, key=lambda d: ("STANDARD", "EXPRESS", "baseline").index(d)):
+        entry = designs[design]
+        add(
+            f"  {design:12}{entry['orchestration']:>15.2f}{entry['lambda']:>10.2f}{entry['total']:>10.2f}"
+            f"  {entry['basis']}"
+        )
+    add("  (durations measured on loopback; on AWS each step also waits on Personalize and Segment)")
+
+    q = results["quality"]
+    add("")
+    add(f"Recommendation quality: hit rate at {q['k']} on each actor's held-out last interaction")
+    add(f"  {'':12}{'local model':>13}{'popularity':>12}{'held out':>10}")
+    for name in ("traffic", "synthetic"):
+        entry = q[name]
+        add(f"  {name:12}{entry['model']:>13.3f}{entry['popularity']:>12.3f}{entry['heldOut']:>10}")
+    add("")
+    add(f"measured in {results['seconds']} s")
+    return "\n".join(lines)
