@@ -4,9 +4,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+CHECKOV := $(VENV)/checkov/bin/checkov
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test unit lint check asl diagram
+.PHONY: help venv run test unit lint check asl diagram soak bench
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}'
@@ -22,7 +23,7 @@ venv: $(STAMP) ## Create .venv from pyproject.toml
 run: $(STAMP) ## Run generated Segment traffic through the whole workflow on the local stack (no AWS account)
 	$(BIN)/segment-personalize run
 
-test: $(STAMP) ## Run the whole test suite (unit, statemachine, e2e, iac)
+test: $(STAMP) $(CHECKOV) ## Run the whole test suite (unit, statemachine, e2e, iac)
 	$(BIN)/pytest
 
 unit: $(STAMP) ## Run the unit tests only
@@ -36,6 +37,9 @@ lint: $(STAMP) ## ruff and mypy
 asl: $(STAMP) ## Regenerate the ASL file from state_machines/workflow.py
 	$(BIN)/python -m state_machines generate
 
+soak: $(STAMP) ## Every message delivered twice with faults on, then a redrive: prints lost and tracked twice
+	$(BIN)/segment-personalize soak --events $(or $(SOAK_EVENTS),500) --seconds $(or $(SOAK_SECONDS),300)
+
 diagram: $(STAMP) ## Print the workflow as a Mermaid flowchart
 	@$(BIN)/python -m state_machines mermaid
 
@@ -44,10 +48,17 @@ SAM_VENV := $(VENV)/sam-cli
 SAM ?= $(SAM_VENV)/bin/sam
 SAMCONFIG ?= iac/samconfig.toml
 BUILT_TEMPLATE := .aws-sam/build/template.yaml
-.PHONY: validate build deploy
+.PHONY: validate build deploy checkov
 
-validate: $(STAMP) ## Check iac/template.yaml offline: cfn-lint, SAM transform, moto stacks, the ASL
+validate: $(STAMP) $(CHECKOV) ## Check iac/template.yaml offline: cfn-lint, SAM transform, moto stacks, the ASL, checkov
 	$(BIN)/python -m iac.validate
+	$(BIN)/python -m iac.security
+
+# checkov pins boto3/botocore 1.35 and packaging 23, which would downgrade the dev venv: a venv of its own.
+checkov: $(CHECKOV) ## Install the checkov IaC scanner in .venv/checkov
+$(CHECKOV): | $(STAMP)
+	$(PYTHON) -m venv $(VENV)/checkov
+	$(VENV)/checkov/bin/pip install --quiet 'checkov>=3.2,<4'
 
 build: $(STAMP) ## Build python3.12/arm64 Lambda packages into .aws-sam/build, print their sizes
 	$(BIN)/python -m iac.build
@@ -66,5 +77,8 @@ endif
 	else \
 		set -x; $(SAM) deploy --guided --template-file $(BUILT_TEMPLATE) --config-file $(abspath $(SAMCONFIG)); \
 	fi
+
+bench: $(STAMP) ## Measure the workflow next to a single-function baseline; table + bench/results.json (BENCH_ARGS=--quick)
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 check: lint test ## Everything CI should agree with

@@ -1,6 +1,9 @@
-"""``segment-personalize``: run the workflow on the local stack, replay an export, trace an execution, serve.
+"""``segment-personalize``: run the workflow on the local stack, replay an export, trace an execution, serve,
+soak it with faults; redrive a dead-letter queue.
 
-Everything runs in this process on loopback; no AWS account is needed. See ``segment-personalize --help``.
+Everything but ``redrive`` runs in this process on loopback; no AWS account is needed. ``redrive`` talks to
+whatever boto3's usual configuration points at: AWS, or ``serve`` through ``AWS_ENDPOINT_URL``. See
+``segment-personalize --help``.
 """
 
 from __future__ import annotations
@@ -198,6 +201,61 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_soak(args: argparse.Namespace) -> int:
+    import warnings
+
+    from local_stack.soak import WORKFLOW_TYPES, soak
+
+    # a step that fails before it counts anything flushes no metrics; Powertools warns on each such invoke
+    warnings.filterwarnings("ignore", message="No application metrics to publish")
+    workflows = WORKFLOW_TYPES if args.workflow == "both" else (args.workflow.upper(),)
+    progress = None if args.quiet else (lambda text: print(text, file=sys.stderr, flush=True))
+    results = soak(
+        workflows,
+        events=args.events,
+        seconds=args.seconds,
+        seed=args.seed,
+        data_dir=Path(args.data_dir) / "soak",
+        progress=progress,
+    )
+    if args.json:
+        print(json.dumps([result.as_json() for result in results], indent=2))
+    return 0 if all(result.ok for result in results) else 1
+
+
+def cmd_redrive(args: argparse.Namespace) -> int:
+    import boto3
+
+    from local_stack.redrive import redrive
+
+    session = boto3.session.Session()
+    report = redrive(
+        session.client("sqs"),
+        session.client("stepfunctions"),
+        args.queue_url,
+        args.state_machine_arn,
+        max_messages=args.max,
+        dry_run=args.dry_run,
+        wait_seconds=args.wait_seconds,
+    )
+    if args.json:
+        print(json.dumps(report.as_json(), indent=2))
+    else:
+        for item in report.redriven:
+            failure = f"{item.failedState}: {item.error}" if item.failedState else "?"
+            print(
+                f"{item.status:<16} {item.executionName}  (messageId {item.messageId}; failed at {failure})"
+            )
+        for left in report.left:
+            print(f"{'left in queue':<16} SQS message {left.sqsMessageId}: {left.reason}")
+        verb = "would start" if report.dry_run else "started"
+        print(
+            f"\n{report.received} dead letters received, {len(report.redriven)} {verb}, "
+            f"{len(report.left)} left in the queue"
+        )
+    return 1 if report.left else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="segment-personalize",
@@ -232,6 +290,31 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--moto-port", type=int, default=5000)
     serve.add_argument("--keep-data", action="store_true", help="keep the data folder's state")
     serve.set_defaults(func=cmd_serve)
+
+    soak = commands.add_parser(
+        "soak",
+        help="deliver generated traffic twice with faults on, redrive the dead letters, check nothing is "
+        "lost or tracked twice",
+    )
+    soak.add_argument("--events", type=int, default=500, help="Segment messages (each delivered twice)")
+    soak.add_argument("--seconds", type=float, default=300.0, help="time budget for the deliveries")
+    soak.add_argument("--seed", type=int, default=11)
+    soak.add_argument("--workflow", choices=("standard", "express", "both"), default="both")
+    soak.add_argument("--json", action="store_true", help="also print the figures as JSON")
+    soak.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    soak.set_defaults(func=cmd_soak)
+
+    redrive = commands.add_parser(
+        "redrive",
+        help="start a new execution for each event of the dead-letter queue (AWS, or AWS_ENDPOINT_URL)",
+    )
+    redrive.add_argument("--queue-url", required=True, help="the stack's DeadLetterQueueUrl output")
+    redrive.add_argument("--state-machine-arn", required=True, help="the stack's StateMachineArn output")
+    redrive.add_argument("--max", type=int, default=100, help="dead letters to take at most (default 100)")
+    redrive.add_argument("--dry-run", action="store_true", help="start and delete nothing; list what would")
+    redrive.add_argument("--wait-seconds", type=int, default=2, help="SQS long-poll wait of each receive")
+    redrive.add_argument("--json", action="store_true")
+    redrive.set_defaults(func=cmd_redrive)
     return parser
 
 
