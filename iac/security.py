@@ -30,13 +30,21 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from iac.validate import PARAMETER_SETS, ROOT, SEGMENT_PRINCIPAL, TEMPLATE, CheckFailed, Validation, as_list
+from iac.validate import (
+    PARAMETER_SETS,
+    ROOT,
+    SEGMENT_PRINCIPAL,
+    TEMPLATE,
+    CheckFailed,
+    Validation,
+    as_list,
+    run_checks,
+)
 
 CHECKOV_VENV = ROOT / ".venv" / "checkov"
 #: A skip whose reason is shorter than this is not a justification.
@@ -326,18 +334,7 @@ CHECKS: dict[str, Callable[[Validation], str]] = {
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    validation = Validation()
-    failed = 0
-    for name, check in CHECKS.items():
-        started = time.monotonic()
-        try:
-            detail = check(validation)
-        except CheckFailed as error:
-            failed += 1
-            print(f"FAIL {name}: {error}")
-            continue
-        print(f"ok   {name} ({time.monotonic() - started:.1f}s): {detail}")
-    return 1 if failed else 0
+    return 1 if run_checks(CHECKS, Validation()) else 0
 
 
 if __name__ == "__main__":

@@ -1444,12 +1444,10 @@ CHECKS: dict[str, Check] = {
 }
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run every check, print one line each, exit 1 if any failed."""
-    started = time.monotonic()
-    validation = Validation()
+def run_checks(checks: Mapping[str, Callable[[Validation], str]], validation: Validation) -> int:
+    """Run each check, print one line each (``ok``/``FAIL``); how many failed."""
     failed = 0
-    for name, check in CHECKS.items():
+    for name, check in checks.items():
         t0 = time.monotonic()
         try:
             detail = check(validation)
@@ -1458,6 +1456,14 @@ def main(argv: list[str] | None = None) -> int:
             print(f"FAIL {name}: {error}")
             continue
         print(f"ok   {name} ({time.monotonic() - t0:.1f}s): {detail}")
+    return failed
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run every check, print one line each, exit 1 if any failed."""
+    started = time.monotonic()
+    validation = Validation()
+    failed = run_checks(CHECKS, validation)
     timeout = int(validation.template["Globals"]["Function"]["Timeout"])
     worst = express_worst_case_seconds(validation.asl, timeout)
     print(

@@ -73,6 +73,25 @@ class ExecutionRecord:
     start_date: str | None = None
     stop_date: str | None = None
 
+    @classmethod
+    def from_description(
+        cls, arn: str, description: dict[str, Any], history: list[dict[str, Any]] | None = None
+    ) -> ExecutionRecord:
+        """The record of a finished execution from its DescribeExecution answer (input/output parsed)."""
+        return cls(
+            name=description["name"],
+            arn=arn,
+            message_id=(description.get("input") or {}).get("messageId"),
+            status=description["status"],
+            input=description.get("input"),
+            output=description.get("output"),
+            error=description.get("error"),
+            cause=description.get("cause"),
+            history=history or [],
+            start_date=str(description.get("startDate")),
+            stop_date=str(description.get("stopDate")),
+        )
+
 
 class RunStore:
     """SQLite file of outcomes and execution histories (``runs.sqlite`` in the data folder)."""

@@ -104,19 +104,7 @@ def replay(
 
     def finish(arn: str) -> None:
         description = engine.wait(arn, timeout=timeout)
-        record = ExecutionRecord(
-            name=description["name"],
-            arn=arn,
-            message_id=(description.get("input") or {}).get("messageId"),
-            status=description["status"],
-            input=description.get("input"),
-            output=description.get("output"),
-            error=description.get("error"),
-            cause=description.get("cause"),
-            history=engine.history(arn),
-            start_date=str(description.get("startDate")),
-            stop_date=str(description.get("stopDate")),
-        )
+        record = ExecutionRecord.from_description(arn, description, engine.history(arn))
         stack.runs.save_execution(record)  # type: ignore[union-attr]
         outcome, reason, cause, items, synced = classify(record)
         for line in pending.pop(arn):

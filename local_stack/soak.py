@@ -435,7 +435,7 @@ def run_soak(
         # ground truth: what Validate's logic expects of each distinct accepted message
         expected, ignored, rejected = _expectations(engine, messages, first_arn, refused, entry_rejections)
         for arn, description in descriptions.items():
-            outcome, reason, *_ = classify(_record(arn, description))
+            outcome, reason, *_ = classify(ExecutionRecord.from_description(arn, description))
             if outcome == "rejected" and arn == first_arn.get(executions[arn]):
                 rejected[f"workflow: {reason}"] += 1
         before = _figures(stack, expected)
@@ -506,19 +506,6 @@ def _deliver(engine: Any, delivery: Delivery, workflow: str, entry_rejections: d
         return None
     (started,) = answer["started"]
     return str(started["executionArn"])
-
-
-def _record(arn: str, description: dict[str, Any]) -> ExecutionRecord:
-    return ExecutionRecord(
-        name=description["name"],
-        arn=arn,
-        message_id=(description.get("input") or {}).get("messageId"),
-        status=description["status"],
-        input=description.get("input"),
-        output=description.get("output"),
-        error=description.get("error"),
-        cause=description.get("cause"),
-    )
 
 
 def _expectations(
