@@ -45,11 +45,12 @@ import traceback
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from types import ModuleType
 from typing import Any, TextIO
 from urllib.parse import unquote, urlsplit
 
+from local_stack.loopback import LoopbackServer
 from state_machines import ASL_PATH, DEAD_LETTER_QUEUE_PLACEHOLDER, FUNCTION_PLACEHOLDERS, substitute
 
 ACCOUNT_ID = "123456789012"
@@ -214,9 +215,7 @@ class Invoker:
         return result, False
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
+class _Server(LoopbackServer):
     request_queue_size = 512  # moto opens one connection per task; bursts of executions must not be refused
 
 
@@ -279,25 +278,16 @@ class InvokeServer:
                 return
 
         self._httpd = _Server((host, port), Handler)
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name="lambda-invoke",
-            daemon=True,
-        )
 
     @property
     def url(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return self._httpd.url
 
     def start(self) -> None:
-        self._thread.start()
+        self._httpd.start("lambda-invoke")
 
     def stop(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join(timeout=5)
+        self._httpd.stop()
 
 
 class _RecordingTime:
