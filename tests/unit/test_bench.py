@@ -92,7 +92,6 @@ def test_percentile_by_nearest_rank() -> None:
     assert percentile([], 0.5) == 0.0
 
 
-@pytest.mark.skipif(not RESULTS.is_file(), reason="bench/results.json not written yet")
 def test_the_committed_results_render_and_keep_their_keys() -> None:
     results = json.loads(RESULTS.read_text())
     for key in ("machine", "options", "prices", "throughput", "acknowledgement", "cost", "quality"):
