@@ -166,7 +166,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from local_stack.stack import LocalStack
 
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    # Ctrl-C and SIGTERM stop the stack. Set SIGINT's handler explicitly: a process started in the
+    # background by a shell (or by CI) inherits SIGINT as ignored, and Python then never raises
+    # KeyboardInterrupt.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
     with LocalStack(args.data_dir, fresh=not args.keep_data) as stack:
         # moto's server shares the in-process backends: other processes see the same state machine.
         moto_server = ThreadedMotoServer(ip_address="127.0.0.1", port=args.moto_port, verbose=False)
@@ -190,11 +194,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 "AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local",
                 flush=True,
             )
-            try:
-                while not stop.wait(0.5):
-                    pass
-            except KeyboardInterrupt:
-                pass
+            stop.wait()
         finally:
             moto_server.stop()
     print("stopped", file=sys.stderr)

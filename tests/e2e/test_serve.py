@@ -35,6 +35,8 @@ def test_serve_answers_other_processes_and_stops_on_ctrl_c(tmp_path: Path) -> No
         stderr=subprocess.STDOUT,
         text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        # as a shell or CI starts a background job: SIGINT inherited as ignored; Ctrl-C must still stop it
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),  # noqa: PLW1509
     )
     try:
         banner = ""
