@@ -70,7 +70,12 @@ def test_serve_answers_other_processes_and_stops_on_ctrl_c(tmp_path: Path) -> No
         assert status == "SUCCEEDED"
     finally:
         process.send_signal(signal.SIGINT)
-        remaining, _ = process.communicate(timeout=30)
+        try:
+            remaining, _ = process.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()  # leave nothing running behind a failed test
+            process.communicate()
+            raise
     assert process.returncode == 0, remaining
     assert "stopped" in remaining
     assert (tmp_path / "personalize.sqlite").exists()
