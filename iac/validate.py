@@ -1120,6 +1120,7 @@ def check_parameter_defaults_match_config(v: Validation) -> str:
     by_env = {
         "SegmentHost": "SEGMENT_HOST",
         "SegmentTimeout": "SEGMENT_TIMEOUT",
+        "PersonalizeTimeout": "PERSONALIZE_TIMEOUT",
         "RecommendationTrait": "RECOMMENDATION_TRAIT",
         "SegmentProfileApiUrl": "SEGMENT_PROFILE_API_URL",
         "SegmentProfileApiTimeout": "SEGMENT_PROFILE_API_TIMEOUT",

@@ -21,7 +21,9 @@ How it fits together:
   ``X-Amz-Function-Error: Unhandled``, so Step Functions sees ``Error`` = the exception's class name.
 * The functions' settings are environment variables, set before their modules are (re)imported.
 * ``skip_retry_waits`` patches the ``time`` used by moto's retrier so that backoff waits are recorded in
-  :attr:`LocalEngine.retry_waits` instead of slept; the ASL stays as deployed.
+  :attr:`LocalEngine.retry_waits` instead of slept, and the ``time`` botocore sleeps with between the
+  functions' SDK retries (:attr:`LocalEngine.sdk_retry_waits`); every retry still happens and the ASL stays
+  as deployed.
 
 moto is pinned (``pyproject.toml``): the retrier patch and :meth:`LocalEngine.dead_letters` read moto
 internals of that version.
@@ -735,6 +737,8 @@ class LocalEngine:
         self.environment = {**default_environment(region, machine_name), **dict(env or {})}
         self.functions: dict[str, ModuleType] = {}
         self.retry_waits: list[float] = []
+        #: Backoff waits of the functions' AWS SDK retries, recorded instead of slept (skip_retry_waits).
+        self.sdk_retry_waits: list[float] = []
         self.invoker = Invoker(self.functions, region, serialize=serialize_invocations, log=function_log)
         self.server = InvokeServer(self.invoker)
         self.state_machine_arn = ""
@@ -743,6 +747,7 @@ class LocalEngine:
         self._mock: Any = None
         self._saved_env: dict[str, str | None] = {}
         self._saved_retrier_time: Any = None
+        self._saved_sdk_time: Any = None
         self._sfn: Any = None
         self._sqs: Any = None
         self._opened = False
@@ -837,6 +842,7 @@ class LocalEngine:
         self._sqs.delete_queue(QueueUrl=self.dead_letter_queue_url)
         self._create_queue()
         self.retry_waits.clear()
+        self.sdk_retry_waits.clear()
         self.invoker.invocations.clear()
         with self._ended_changed:
             self._ended.clear()
@@ -857,6 +863,11 @@ class LocalEngine:
 
                 retrier_decl.time = self._saved_retrier_time
                 self._saved_retrier_time = None
+            if self._saved_sdk_time is not None:
+                import botocore.endpoint
+
+                botocore.endpoint.time = self._saved_sdk_time  # type: ignore[attr-defined]
+                self._saved_sdk_time = None
             if self._saved_moto_log_level is not None:
                 logging.getLogger(_MOTO_FAILURE_LOGGER).setLevel(self._saved_moto_log_level)
                 self._saved_moto_log_level = None
@@ -890,6 +901,12 @@ class LocalEngine:
 
         self._saved_retrier_time = retrier_decl.time
         retrier_decl.time = _RecordingTime(self.retry_waits.append)  # type: ignore[assignment]
+        # the functions' boto3 clients retry once in the SDK (clients.STEP_CLIENT_CONFIG); botocore sleeps in
+        # its endpoint module between attempts: record those waits too, the attempts still happen
+        import botocore.endpoint
+
+        self._saved_sdk_time = botocore.endpoint.time  # type: ignore[attr-defined]
+        botocore.endpoint.time = _RecordingTime(self.sdk_retry_waits.append)  # type: ignore[attr-defined]
 
     def _import_functions(self) -> dict[str, ModuleType]:
         """Import each ``functions.<name>.app`` afresh, so it reads this engine's settings and clients."""

@@ -9,10 +9,10 @@ time):
    comes later, a few deliveries on or many, so that copies overtake each other (out of order).
 3. Meanwhile injects faults on the local services, following :func:`fault_plan`: Personalize PutEvents
    ``ThrottlingException``, GetRecommendations 500s, Segment Profile API 429/503, tracking API 503, and
-   responses slower than the clients' timeouts (the soak lowers them: ``SEGMENT_TIMEOUT``,
-   ``SEGMENT_PROFILE_API_TIMEOUT``, and the Personalize clients' read timeout, whose clients it rebuilds
-   because ``STEP_CLIENT_CONFIG`` has no setting for it). Short bursts are absorbed by the state machine's
-   retries; *outages* last until executions were dead-lettered, so some always are.
+   responses slower than the clients' timeouts (the soak lowers them through the functions' own settings:
+   ``SEGMENT_TIMEOUT``, ``SEGMENT_PROFILE_API_TIMEOUT``, ``PERSONALIZE_TIMEOUT``). Short bursts are
+   absorbed by the state machine's retries; *outages* last until executions were dead-lettered, so some
+   always are.
 4. Clears the faults, redrives the dead-letter queue (:func:`local_stack.redrive.redrive`, with the engine's
    moto SQS and Step Functions) and waits for those executions.
 5. Computes the figures from ground truth, not from what the workflow says about itself: the eventIds that
@@ -293,33 +293,6 @@ def _counting(injector: Any, counter: Counter[str], name: str, key: Callable[[An
     injector.take = counted
 
 
-def fast_personalize_clients(stack: LocalStack, timeout: float) -> None:
-    """Rebuild the Track and Recommend functions' Personalize clients: read timeout ``timeout``
-    (``segment_personalize.clients.STEP_CLIENT_CONFIG`` has 5 s and no setting to change it) and no SDK retry.
-
-    The deployed clients retry in the SDK (``retries={"max_attempts": 2}``, which botocore reads as two
-    retries, three attempts), each after a random backoff sleep of up to a second or two. The local engine
-    runs one invocation at a time, so those sleeps would add up to most of a soak's time; here the state
-    machine's retries (whose waits are skipped) do all the retrying.
-    """
-    from botocore.config import Config
-
-    from segment_personalize.clients import STEP_CLIENT_CONFIG, client
-    from segment_personalize.personalize import PersonalizeEvents, PersonalizeRecommendations
-
-    assert stack.engine is not None
-    config = STEP_CLIENT_CONFIG.merge(
-        Config(
-            read_timeout=timeout,
-            connect_timeout=timeout,
-            retries={"mode": "standard", "total_max_attempts": 1},
-        )
-    )
-    functions: dict[str, Any] = dict(stack.engine.functions)
-    functions["track"].personalize = PersonalizeEvents(client("personalize-events", config))
-    functions["recommend"].personalize = PersonalizeRecommendations(client("personalize-runtime", config))
-
-
 def run_soak(
     workflow: str = "STANDARD",
     *,
@@ -348,12 +321,12 @@ def run_soak(
     settings = {
         "SEGMENT_TIMEOUT": str(CLIENT_TIMEOUT),
         "SEGMENT_PROFILE_API_TIMEOUT": str(CLIENT_TIMEOUT),
+        "PERSONALIZE_TIMEOUT": str(CLIENT_TIMEOUT),
         **(env or {}),
     }
     with LocalStack(folder, items=catalog, env=settings, skip_retry_waits=True) as stack:
         engine = stack.engine
         assert engine is not None
-        fast_personalize_clients(stack, CLIENT_TIMEOUT)
         fault_answers: Counter[str] = Counter()
         _counting(_personalize(stack).faults, fault_answers, "Personalize", lambda f: f.error or "slow")
         _counting(_segment(stack).faults, fault_answers, "Segment", lambda f: str(f.status or "slow"))
@@ -480,8 +453,8 @@ def run_soak(
             stopped_early=stopped_early,
             notes=[
                 "retry waits skipped (skip_retry_waits): every retry runs, none sleeps",
-                f"client timeouts {CLIENT_TIMEOUT:g} s (SEGMENT_TIMEOUT, SEGMENT_PROFILE_API_TIMEOUT, the "
-                "Personalize clients' read timeout); Personalize SDK retries off (the state machine retries)",
+                f"client timeouts {CLIENT_TIMEOUT:g} s (SEGMENT_TIMEOUT, SEGMENT_PROFILE_API_TIMEOUT, "
+                "PERSONALIZE_TIMEOUT); the Personalize clients keep their one SDK retry, as deployed",
             ],
         )
 

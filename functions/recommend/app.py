@@ -15,7 +15,7 @@ from segment_personalize.personalize import PersonalizeRecommendations, quote_fi
 
 settings = load(RecommendSettings)
 filter_values = quote_filter_values(settings.filter_values)
-personalize = PersonalizeRecommendations(client("personalize-runtime"))
+personalize = PersonalizeRecommendations(client("personalize-runtime", read_timeout=settings.timeout))
 
 
 class RecommendInput(BaseModel):

@@ -29,7 +29,7 @@ from segment_personalize.personalize import (
 IDEMPOTENCY_KEY_PREFIX = "segment-personalize.track.PutEvents"
 
 settings = load(TrackSettings)
-personalize = PersonalizeEvents(client("personalize-events"))
+personalize = PersonalizeEvents(client("personalize-events", read_timeout=settings.timeout))
 idempotency = Idempotency.from_table(
     settings.idempotency_table, key_prefix=IDEMPOTENCY_KEY_PREFIX, what="may send its events to Personalize"
 )

@@ -23,7 +23,6 @@ import pytest
 from local_stack.engine import DEFAULT_REGION
 from local_stack.redrive import redrive
 from local_stack.runner import replay
-from local_stack.soak import fast_personalize_clients
 from local_stack.stack import PROFILE_TOKEN, WRITE_KEY, LocalStack
 from local_stack.traffic import generate
 from tests.events import event_names, load_event
@@ -129,8 +128,6 @@ def audited_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[str], di
             assert stack.personalize is not None
             assert stack.segment is not None
             assert stack.engine is not None
-            # no SDK retry sleeps (they log nothing; the state machine still retries every failure)
-            fast_personalize_clients(stack, timeout=5.0)
             # retries on every kind of failure, then one event dead-lettered and redriven
             stack.personalize.faults.add("PutEvents", "ThrottlingException", count=2)
             stack.personalize.faults.add("GetRecommendations", "InternalServerError", count=1)

@@ -55,8 +55,11 @@ def session() -> boto3.session.Session:
         return _session
 
 
-def client(service: str, config: Config = STEP_CLIENT_CONFIG) -> Any:
-    """A boto3 client for ``service`` with this project's timeouts and retry policy."""
+def client(service: str, config: Config = STEP_CLIENT_CONFIG, *, read_timeout: float | None = None) -> Any:
+    """A boto3 client for ``service`` with this project's timeouts and retry policy (``read_timeout`` in
+    seconds replaces the policy's)."""
+    if read_timeout is not None:
+        config = config.merge(Config(read_timeout=read_timeout))
     made = session()
     with _session_lock:  # a session is not thread safe; the clients it makes are
         return made.client(service, config=config)  # type: ignore[call-overload]

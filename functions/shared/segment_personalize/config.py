@@ -52,6 +52,18 @@ RecommendationCount = Annotated[
     ),
 ]
 
+#: Read timeout of the Personalize clients of track and recommend. Two attempts of connect (2 s) plus read
+#: must fit the steps' 15 s Lambda timeout, so that a slow answer fails as a named, retried error.
+PersonalizeTimeout = Annotated[
+    float,
+    Field(
+        alias="PERSONALIZE_TIMEOUT",
+        gt=0,
+        le=5,
+        description="Seconds to wait for an answer of Personalize before the step fails and is retried.",
+    ),
+]
+
 
 def _csv(value: Any) -> Any:
     if isinstance(value, str):
@@ -128,6 +140,7 @@ class TrackSettings(Settings):
         max_length=256,
         description="Tracking id of the Personalize event tracker that receives the interactions.",
     )
+    timeout: PersonalizeTimeout = 5.0
     idempotency_table: str | None = Field(
         alias="IDEMPOTENCY_TABLE", default=None, description=_IDEMPOTENCY_TABLE_DESCRIPTION
     )
@@ -147,6 +160,7 @@ class RecommendSettings(Settings):
         description="Recommender to ask for recommendations (set this or PERSONALIZE_CAMPAIGN_ARN).",
     )
     recommendation_count: RecommendationCount = 10
+    timeout: PersonalizeTimeout = 5.0
     num_results: int | None = Field(
         alias="PERSONALIZE_NUM_RESULTS",
         default=None,
