@@ -29,6 +29,7 @@ from segment_personalize.personalize import (
     PersonalizeRecommendations,
     quote_filter_values,
 )
+from tests.contract import RECOMMENDATION_ERRORS
 
 pytestmark = pytest.mark.unit
 
@@ -227,12 +228,7 @@ def test_put_events_client_errors_become_domain_errors(
 
 @pytest.mark.parametrize(
     ("code", "status", "expected"),
-    [
-        ("ThrottlingException", 400, PersonalizeThrottled),
-        ("InternalServerError", 500, PersonalizeUnavailable),
-        ("ResourceNotFoundException", 404, PersonalizeRejected),
-        ("InvalidInputException", 400, PersonalizeRejected),
-    ],
+    RECOMMENDATION_ERRORS,
 )
 def test_get_recommendations_client_errors_become_domain_errors(
     runtime: tuple[PersonalizeRecommendations, Stubber], code: str, status: int, expected: type[Exception]

@@ -28,18 +28,12 @@ from segment_personalize.model import MAX_REASON_LENGTH, parse_message
 from segment_personalize.naming import MAX_EXECUTION_INPUT_BYTES, execution_name
 from segment_personalize.personalize import Interaction, check_put_events
 from tests.conftest import FakeLambdaContext
+from tests.contract import INTERACTION_KEYS, RESULT_KEYS
 from tests.events import event_names, load_event
 
 pytestmark = pytest.mark.unit
 
 STATE_MACHINE_ARN = "arn:aws:states:us-east-1:123456789012:stateMachine:segment-personalize"
-RESULT_KEYS = {
-    "messageId", "status", "reason", "type", "event", "userId", "anonymousId", "sessionId", "recommend",
-    "interactions",
-}  # fmt: skip
-INTERACTION_KEYS = {
-    "eventId", "eventType", "itemId", "sentAt", "eventValue", "recommendationId", "impression",
-}  # fmt: skip
 VALID_NAME = re.compile(r"[A-Za-z0-9_-]{1,80}")
 #: A reason starts with the field it is about (``properties.products[2].sku: ...``, ``message [3]: ...``)
 #: or says which identity is missing.

@@ -12,10 +12,8 @@ from botocore.stub import Stubber
 
 from segment_personalize.errors import (
     ConfigurationError,
-    PersonalizeRejected,
-    PersonalizeThrottled,
-    PersonalizeUnavailable,
 )
+from tests.contract import RECOMMENDATION_ERRORS
 
 pytestmark = pytest.mark.unit
 
@@ -150,12 +148,7 @@ def test_an_anonymous_visitor_is_recommended_for_by_session_id(
 
 @pytest.mark.parametrize(
     ("code", "status", "expected"),
-    [
-        ("ThrottlingException", 400, PersonalizeThrottled),
-        ("InternalServerError", 500, PersonalizeUnavailable),
-        ("ResourceNotFoundException", 404, PersonalizeRejected),
-        ("InvalidInputException", 400, PersonalizeRejected),
-    ],
+    RECOMMENDATION_ERRORS,
 )
 def test_errors_surface_with_their_names(
     stubbed: Callable[..., tuple[ModuleType, Stubber]],

@@ -13,17 +13,11 @@ import pytest
 
 from segment_personalize.errors import ConfigurationError, InvalidSegmentEvent
 from segment_personalize.observability import logger
+from tests.contract import INTERACTION_KEYS, RESULT_KEYS
 from tests.events import event_names, load_event
 
 pytestmark = pytest.mark.unit
 
-RESULT_KEYS = {
-    "messageId", "status", "reason", "type", "event", "userId", "anonymousId", "sessionId", "recommend",
-    "interactions",
-}  # fmt: skip
-INTERACTION_KEYS = {
-    "eventId", "eventType", "itemId", "sentAt", "eventValue", "recommendationId", "impression",
-}  # fmt: skip
 SETTINGS = ("INTERACTION_EVENTS", "ITEM_ID_PATHS", "RECOMMEND_FOR_ANONYMOUS")
 OFFSET_ANONYMOUS_ID = "f0e1d2c3-b4a5-4968-8776-655443322110"
 NO_ITEM_ID = (
