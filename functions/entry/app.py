@@ -30,7 +30,7 @@ settings = load(EntrySettings)
 sfn = client("stepfunctions", ENTRY_CLIENT_CONFIG)
 
 
-@handler
+@handler(traces=("botocore",))
 def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     try:
         started = [start(message_id, name, body) for message_id, name, body in executions(event)]

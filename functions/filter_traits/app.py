@@ -127,7 +127,7 @@ def filter_items(
     }
 
 
-@handler
+@handler(traces=("botocore", "requests"))
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = FilterInput.model_validate(event)
     result = filter_items(request, settings.filter_rules, settings.recommendation_count, profiles)

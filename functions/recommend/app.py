@@ -54,7 +54,7 @@ def recommend(
     }
 
 
-@handler
+@handler(traces=("botocore",))
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = RecommendInput.model_validate(event)
     result = recommend(request, settings, personalize, filter_values)

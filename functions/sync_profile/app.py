@@ -120,7 +120,7 @@ def sync(
     }
 
 
-@handler
+@handler(traces=("botocore", "requests"))
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     idempotency.register_lambda_context(context)
     request = SyncInput.model_validate(event)

@@ -76,7 +76,7 @@ def track(
     return result, replayed
 
 
-@handler
+@handler(traces=("botocore",))
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     idempotency.register_lambda_context(context)
     request = TrackInput.model_validate(event)

@@ -18,7 +18,7 @@ from segment_personalize.observability import MetricUnit, handler, logger, metri
 settings = load(ValidateSettings)
 
 
-@handler
+@handler(traces=())
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     try:
         result = validate_payload(event, settings)

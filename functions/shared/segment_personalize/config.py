@@ -72,9 +72,13 @@ def _csv(value: Any) -> Any:
 
 
 class Settings(BaseModel):
-    """Base: fields are read from environment variables named by their alias."""
+    """Base: fields are read from environment variables named by their alias.
 
-    model_config = ConfigDict(populate_by_name=True, frozen=True, extra="ignore")
+    Each model's validator is built when it is first used (``defer_build``): a function validates only its
+    own settings at cold start, and does not pay for building the other five functions' models.
+    """
+
+    model_config = ConfigDict(populate_by_name=True, frozen=True, extra="ignore", defer_build=True)
 
 
 class EntrySettings(Settings):
