@@ -140,6 +140,7 @@ def _throughput(args: argparse.Namespace, measured: Any, unpatched: Any) -> dict
             ),
         },
         "goalPerSecond": 100,
+        "cpu": _cpu(measured),
         "executionEnds": dict(measured.statuses),
         "historyCheck": {
             "identical": identical,
@@ -150,6 +151,33 @@ def _throughput(args: argparse.Namespace, measured: Any, unpatched: Any) -> dict
             else 0,
             "method": "event types and state names of each execution, engine speed-ups on vs off",
         },
+    }
+
+
+def _cpu(measured: Any) -> dict[str, Any]:
+    """CPU per event, and the throughput the machine's cores could give at that cost.
+
+    A ceiling is ``cores x 1000 / CPU ms per execution``: every core busy with nothing but executions,
+    none waiting. Below the goal, no engine that runs these handlers can reach it on this machine.
+    """
+    from bench.workflow import BASELINE
+
+    runs = measured.runs
+    cores = os.cpu_count() or 1
+    executions = runs["workflowSequential"].events
+    handlers = {k: v for k, v in measured.handler_cpu_ms.items() if k != BASELINE}
+    handlers_ms = sum(sum(v) for v in handlers.values()) / executions if executions else 0.0
+    stack_ms = runs["workflowConcurrent"].stack_cpu_ms
+    return {
+        "cores": cores,
+        "workflowStackMsPerExecution": round(stack_ms, 1),
+        "baselineStackMsPerInvocation": round(runs["baselineConcurrent"].stack_cpu_ms, 1),
+        "handlersMsPerExecution": round(handlers_ms, 1),
+        "handlerMsPerInvocation": {k: round(sum(v) / len(v), 2) for k, v in sorted(handlers.items()) if v},
+        "ceilingPerSecond": round(cores * 1000 / stack_ms, 1) if stack_ms else 0.0,
+        "handlersOnlyCeilingPerSecond": round(cores * 1000 / handlers_ms, 1) if handlers_ms else 0.0,
+        "method": "process CPU over the concurrent run without the senders' threads; handler CPU is each "
+        "invocation thread's, in the sequential run",
     }
 
 

@@ -8,6 +8,11 @@ validation and the module-level clients, as a Lambda init does. Two configuratio
 off (how the local stack and the tests run) and tracing on, as deployed (``Tracing: Active``), where
 Powertools' Tracer loads the X-Ray SDK.
 
+Next to each function, its floor: ``import boto3`` and then making the same boto3 clients the function
+makes at init (found in the imported module's interpreter), and nothing else. A Lambda makes its SDK
+clients at init, where they are reused by every invocation (AWS's own advice); whatever a function does
+beyond that floor is its own cost (Powertools, pydantic, the settings, its models).
+
 Package sizes come from ``iac.build`` itself (the same build ``make build`` makes, for python3.12/arm64),
 into a temporary folder; then the sync_profile package is imported in a clean interpreter to prove that it
 works without what it leaves out.
@@ -39,6 +44,24 @@ _TIMER = (
     "    sys.modules[name] = None  # left out of the package: importing it fails as if not installed\n"
     "started = time.perf_counter()\n"
     "importlib.import_module(sys.argv[1])\n"
+    "elapsed = time.perf_counter() - started\n"
+    "import gc\n"
+    "clients = set()\n"
+    "if 'botocore.client' in sys.modules:  # the boto3 clients the import made, by service\n"
+    "    base = sys.modules['botocore.client'].BaseClient\n"
+    "    clients = {o.meta.service_model.service_name for o in gc.get_objects() if isinstance(o, base)}\n"
+    "print('clients=' + ','.join(sorted(clients)))\n"
+    "print(elapsed)\n"
+)
+
+#: The floor of a function that makes boto3 clients at init: ``import boto3``, one session, its clients.
+_FLOOR = (
+    "import sys, time\n"
+    "started = time.perf_counter()\n"
+    "import boto3\n"
+    "session = boto3.session.Session()\n"
+    "for service in filter(None, sys.argv[1].split(',')):\n"
+    "    session.client(service)\n"
     "print(time.perf_counter() - started)\n"
 )
 
@@ -72,52 +95,75 @@ def import_environment(tracing: bool) -> dict[str, str]:
     return env
 
 
+def _fresh(script: str, argument: str, env: Mapping[str, str]) -> list[str]:
+    """The lines ``script`` prints in a fresh interpreter."""
+    done = subprocess.run(  # noqa: S603 - this interpreter, a fixed script
+        [sys.executable, "-c", script, argument],
+        env=dict(env),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"{argument} failed: {done.stderr.strip().splitlines()[-1:]}")
+    return done.stdout.strip().splitlines()
+
+
 def import_seconds(module: str, env: Mapping[str, str], repeat: int) -> list[float]:
     """Seconds to import ``module`` in ``repeat`` fresh interpreters."""
-    times = []
-    for _ in range(repeat):
-        done = subprocess.run(  # noqa: S603 - this interpreter, a fixed script
-            [sys.executable, "-c", _TIMER, module],
-            env=dict(env),
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if done.returncode != 0:
-            raise RuntimeError(f"import {module} failed: {done.stderr.strip().splitlines()[-1:]}")
-        times.append(float(done.stdout.strip().splitlines()[-1]))
-    return times
+    return [float(_fresh(_TIMER, module, env)[-1]) for _ in range(repeat)]
+
+
+def clients_made(module: str, env: Mapping[str, str]) -> list[str]:
+    """The services of the boto3 clients that importing ``module`` makes."""
+    line = _fresh(_TIMER, module, env)[-2]
+    return [name for name in line.removeprefix("clients=").split(",") if name]
+
+
+def floor_seconds(services: list[str], env: Mapping[str, str]) -> float:
+    """Seconds to ``import boto3`` and make a client of each of ``services`` in a fresh interpreter."""
+    return float(_fresh(_FLOOR, ",".join(services), env)[-1])
 
 
 def import_times(functions: list[str], repeat: int) -> dict[str, Any]:
     """Median import ms of boto3 and of each function module, tracing off and on; ratios to boto3.
 
-    The repetitions are interleaved (boto3, then each function, ``repeat`` rounds), and a function's ratio
-    is the median of its per-round ratios, so that a busy spell of the machine weighs on the baseline and
-    the functions alike.
+    The repetitions are interleaved (boto3, then each function and its floor, ``repeat`` rounds), and a
+    ratio is the median of its per-round ratios, so that a busy spell of the machine weighs on the baseline
+    and the functions alike. The floor (``import boto3`` and the same clients) is measured with tracing off.
     """
     result: dict[str, Any] = {"repeat": repeat, "goalRatio": IMPORT_GOAL_RATIO, "functions": {}}
     # A warm-up import fills the OS file cache, so the first measured module is not penalised.
     import_seconds("boto3", import_environment(False), 1)
+    services = {f: clients_made(f"functions.{f}.app", import_environment(False)) for f in functions}
     for tracing in (False, True):
         env = import_environment(tracing)
         key = "tracingOn" if tracing else "tracingOff"
         modules = ["boto3", *(f"functions.{function}.app" for function in functions)]
         seconds: dict[str, list[float]] = {module: [] for module in modules}
+        floors: dict[str, list[float]] = {function: [] for function in functions}
         for _ in range(repeat):
             for module in modules:
                 seconds[module] += import_seconds(module, env, 1)
+            if not tracing:
+                for function in functions:
+                    floors[function].append(floor_seconds(services[function], env))
         boto3_ms = statistics.median(seconds["boto3"]) * 1000
         result.setdefault("boto3Ms", {})[key] = round(boto3_ms, 1)
         for function in functions:
             own = seconds[f"functions.{function}.app"]
-            ms = statistics.median(own) * 1000
-            # the ratio of each round (function / boto3 measured moments apart), then the median of those
-            ratio = statistics.median(f / b for f, b in zip(own, seconds["boto3"], strict=True))
-            entry = result["functions"].setdefault(function, {})
-            entry[key] = {"ms": round(ms, 1), "ratio": round(ratio, 2)}
+            entry = result["functions"].setdefault(function, {"clients": services[function]})
+            entry[key] = _timing(own, seconds["boto3"])
+            if not tracing:
+                entry["floor"] = _timing(floors[function], seconds["boto3"])
     return result
+
+
+def _timing(own: list[float], boto3: list[float]) -> dict[str, float]:
+    """Median ms, and the median of the per-round ratios to ``import boto3`` (timed moments apart)."""
+    ratio = statistics.median(f / b for f, b in zip(own, boto3, strict=True))
+    return {"ms": round(statistics.median(own) * 1000, 1), "ratio": round(ratio, 2)}
 
 
 def package_sizes() -> dict[str, Any]:

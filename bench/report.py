@@ -54,6 +54,15 @@ def render(results: dict[str, Any]) -> str:
     )
     best = max(runs["workflowSequential"]["perSecond"], runs["workflowConcurrent"]["perSecond"])
     add(f"  goal {t['goalPerSecond']} executions/s: {best:.1f} ({_goal(best >= t['goalPerSecond'])})")
+    if "cpu" in t:
+        cpu = t["cpu"]
+        add(
+            f"  CPU per execution: {cpu['workflowStackMsPerExecution']:.1f} ms (baseline "
+            f"{cpu['baselineStackMsPerInvocation']:.1f} ms), of which the handlers "
+            f"{cpu['handlersMsPerExecution']:.1f} ms; on {cpu['cores']} cores, busy with nothing else: "
+            f"at most {cpu['ceilingPerSecond']:.1f}/s "
+            f"(handlers alone {cpu['handlersOnlyCeilingPerSecond']:.1f}/s)"
+        )
     check = t["historyCheck"]
     add(
         f"  history events: {'identical' if check['identical'] else 'DIFFERENT'} with and without the "
@@ -76,13 +85,20 @@ def render(results: dict[str, Any]) -> str:
             f"Cold start: import time, median of {c['repeat']} fresh interpreters (ms), and its ratio to "
             f"import boto3 timed alongside (goal <= {c['goalRatio']})"
         )
-        add(f"  {'':22}{'tracing off':>20}{'tracing on (deployed)':>26}")
+        add(f"  {'':16}{'tracing off':>20}{'tracing on (deployed)':>26}{'floor: boto3 + its clients':>30}")
         boto = c["boto3Ms"]
-        add(f"  {'import boto3':22}{boto['tracingOff']:>13.1f}{'':>7}{boto['tracingOn']:>19.1f}")
+        add(f"  {'import boto3':16}{boto['tracingOff']:>13.1f}{'':>7}{boto['tracingOn']:>19.1f}")
         for name in sorted(c["functions"], key=_function_order):
             entry = c["functions"][name]
             off, on = entry["tracingOff"], entry["tracingOn"]
-            add(f"  {name:22}{off['ms']:>13.1f}  x{off['ratio']:<5.2f}{on['ms']:>18.1f}  x{on['ratio']:.2f}")
+            line = (
+                f"  {name:16}{off['ms']:>13.1f}  x{off['ratio']:<5.2f}{on['ms']:>18.1f}  x{on['ratio']:<5.2f}"
+            )
+            if "floor" in entry:
+                floor = entry["floor"]
+                clients = ", ".join(entry["clients"]) or "no client"
+                line += f"{floor['ms']:>11.1f}  x{floor['ratio']:<5.2f} {clients}"
+            add(line)
 
     if "packages" in results:
         p = results["packages"]

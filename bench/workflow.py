@@ -47,10 +47,18 @@ class Run:
     seconds: float = 0.0
     ack_ms: list[float] = field(default_factory=list)
     failures: int = 0
+    #: CPU seconds of the whole process during the run (every thread), and of the senders (Segment's side)
+    cpu_seconds: float = 0.0
+    sender_cpu_seconds: float = 0.0
 
     @property
     def per_second(self) -> float:
         return self.events / self.seconds if self.seconds else 0.0
+
+    @property
+    def stack_cpu_ms(self) -> float:
+        """CPU ms per event of the local stack: the process's CPU without Segment's side (the senders)."""
+        return (self.cpu_seconds - self.sender_cpu_seconds) * 1000 / self.events if self.events else 0.0
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -58,6 +66,10 @@ class Run:
             "seconds": round(self.seconds, 3),
             "perSecond": round(self.per_second, 1),
             "failures": self.failures,
+            "stackCpuMsPerEvent": round(self.stack_cpu_ms, 1),
+            "senderCpuMsPerEvent": round(self.sender_cpu_seconds * 1000 / self.events, 1)
+            if self.events
+            else 0,
         }
 
 
@@ -67,6 +79,8 @@ class Measurements:
 
     runs: dict[str, Run] = field(default_factory=dict)
     durations_ms: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    #: CPU ms of each invocation's thread (the handler, and the in-process moto calls it makes)
+    handler_cpu_ms: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     transitions: list[int] = field(default_factory=list)
     execution_ms: list[float] = field(default_factory=list)
     histories: list[list[tuple[str, str]]] = field(default_factory=list)
@@ -129,18 +143,24 @@ def lambda_client(stack: Any, pool: int) -> Any:
 
 
 @contextmanager
-def timed_invocations(stack: Any, into: dict[str, list[float]]) -> Iterator[None]:
-    """Record each handler's duration (ms), as Lambda bills it, while the block runs."""
+def timed_invocations(
+    stack: Any, into: dict[str, list[float]], cpu: dict[str, list[float]] | None = None
+) -> Iterator[None]:
+    """Record each handler's duration (ms), as Lambda bills it, and the CPU ms of its thread, while the
+    block runs."""
     invoker = stack.engine.invoker
     original = invoker.invoke
     lock = threading.Lock()
 
     def invoke(function: str, payload: Any) -> tuple[Any, bool]:
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.thread_time()
         result = original(function, payload)
         elapsed = (time.perf_counter() - started) * 1000
+        cpu_ms = (time.thread_time() - cpu_started) * 1000
         with lock:
             into[function].append(elapsed)
+            if cpu is not None:
+                cpu[function].append(cpu_ms)
         return result
 
     invoker.invoke = invoke
@@ -173,16 +193,21 @@ def drive(
     lock = threading.Lock()
 
     def one(message: dict[str, Any]) -> None:
+        cpu_started = time.thread_time()
         try:
             ack = send(message)
         except Exception:  # noqa: BLE001 - counted and reported; the run goes on
             with lock:
                 run.failures += 1
             return
+        finally:
+            sender_cpu = time.thread_time() - cpu_started
+            with lock:
+                run.sender_cpu_seconds += sender_cpu
         with lock:
             run.ack_ms.append(ack)
 
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     if concurrency <= 1:
         for message in messages:
             one(message)
@@ -190,6 +215,7 @@ def drive(
         with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix=f"bench-{name}") as pool:
             list(pool.map(one, messages))
     run.seconds = time.perf_counter() - started
+    run.cpu_seconds = time.process_time() - cpu_started
     return run
 
 
@@ -268,7 +294,7 @@ def measure(
         drive("warm-up", baseline, next(batches), 1)
         arns.clear()
         progress("workflow, sequential")
-        with timed_invocations(stack, measured.durations_ms):
+        with timed_invocations(stack, measured.durations_ms, measured.handler_cpu_ms):
             measured.runs["workflowSequential"] = drive("workflow", workflow, next(batches), 1)
         sequential_arns = list(arns)
         arns.clear()

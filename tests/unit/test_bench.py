@@ -100,3 +100,42 @@ def test_the_committed_results_render_and_keep_their_keys() -> None:
     assert "Throughput on the local stack" in table
     assert "Cost per million events" in table
     assert results["throughput"]["historyCheck"]["identical"] is True
+
+
+def test_cpu_per_execution_leaves_out_segments_side_and_bounds_the_throughput(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from bench import cli
+    from bench.workflow import BASELINE, Measurements, Run
+
+    # given 100 executions that cost the process 8 s of CPU, 2 s of it in the senders (Segment's side)
+    concurrent = Run("workflow", events=100, cpu_seconds=8.0, sender_cpu_seconds=2.0)
+    assert concurrent.stack_cpu_ms == pytest.approx(60.0)
+    measured = Measurements(
+        runs={
+            "workflowSequential": Run("workflow", events=10),
+            "workflowConcurrent": concurrent,
+            "baselineConcurrent": Run("baseline", events=100, cpu_seconds=1.0, sender_cpu_seconds=0.5),
+        }
+    )
+    measured.handler_cpu_ms["track"] += [15.0] * 10
+    measured.handler_cpu_ms["validate"] += [5.0] * 10
+    measured.handler_cpu_ms[BASELINE] += [99.0] * 10  # not the workflow's
+    monkeypatch.setattr(cli.os, "cpu_count", lambda: 2)
+
+    cpu = cli._cpu(measured)
+
+    assert cpu["workflowStackMsPerExecution"] == 60.0
+    assert cpu["baselineStackMsPerInvocation"] == 5.0
+    assert cpu["handlersMsPerExecution"] == 20.0
+    assert cpu["handlerMsPerInvocation"] == {"track": 15.0, "validate": 5.0}
+    # 2 cores x 1000 ms / 60 ms: no engine running these executions gets past 33.3 a second here
+    assert cpu["ceilingPerSecond"] == 33.3
+    assert cpu["handlersOnlyCeilingPerSecond"] == 100.0
+    assert "at most 33.3/s (handlers alone 100.0/s)" in _rendered_throughput(cpu)
+
+
+def _rendered_throughput(cpu: dict[str, object]) -> str:
+    results = json.loads(RESULTS.read_text())
+    results["throughput"]["cpu"] = cpu
+    return render(results)
