@@ -139,3 +139,28 @@ def _rendered_throughput(cpu: dict[str, object]) -> str:
     results = json.loads(RESULTS.read_text())
     results["throughput"]["cpu"] = cpu
     return render(results)
+
+
+def test_the_readme_quotes_the_committed_figures() -> None:
+    # make bench rewrites bench/results.json; the README's table must be updated with it
+    results = json.loads(RESULTS.read_text())
+    readme = (RESULTS.parents[1] / "README.md").read_text()
+    throughput = results["throughput"]
+    runs, cpu = throughput["runs"], throughput["cpu"]
+    ack = results["acknowledgement"]
+    quoted = [
+        f"{runs['workflowConcurrent']['perSecond']} executions/s",
+        f"(moto as it comes: {throughput['motoAsItComes']['perSecond']})",
+        f"{round(runs['baselineConcurrent']['perSecond'])} invocations/s",
+        f"{cpu['workflowStackMsPerExecution']} ms (2 cores at most {cpu['ceilingPerSecond']}/s)",
+        f"{cpu['baselineStackMsPerInvocation']} ms |",
+        f"{ack['entry']['medianMs']:.1f} / {ack['entry']['p99Ms']:.1f} ms",
+        f"{ack['baseline']['medianMs']:.1f} / {ack['baseline']['p99Ms']:.1f} ms",
+        *(
+            f"**${cost['total']:.2f}**"
+            for name, cost in results["cost"]["perMillionEvents"].items()
+            if name != "baseline"
+        ),
+    ]
+    missing = [figure for figure in quoted if figure not in readme]
+    assert not missing, f"README.md does not quote these figures of bench/results.json: {missing}"
