@@ -110,15 +110,10 @@ def _fresh(script: str, argument: str, env: Mapping[str, str]) -> list[str]:
     return done.stdout.strip().splitlines()
 
 
-def import_seconds(module: str, env: Mapping[str, str], repeat: int) -> list[float]:
-    """Seconds to import ``module`` in ``repeat`` fresh interpreters."""
-    return [float(_fresh(_TIMER, module, env)[-1]) for _ in range(repeat)]
-
-
-def clients_made(module: str, env: Mapping[str, str]) -> list[str]:
-    """The services of the boto3 clients that importing ``module`` makes."""
-    line = _fresh(_TIMER, module, env)[-2]
-    return [name for name in line.removeprefix("clients=").split(",") if name]
+def timed_import(module: str, env: Mapping[str, str]) -> tuple[float, list[str]]:
+    """Seconds to import ``module`` in a fresh interpreter, and the services of the boto3 clients it made."""
+    *_, clients, seconds = _fresh(_TIMER, module, env)
+    return float(seconds), [name for name in clients.removeprefix("clients=").split(",") if name]
 
 
 def floor_seconds(services: list[str], env: Mapping[str, str]) -> float:
@@ -131,12 +126,12 @@ def import_times(functions: list[str], repeat: int) -> dict[str, Any]:
 
     The repetitions are interleaved (boto3, then each function and its floor, ``repeat`` rounds), and a
     ratio is the median of its per-round ratios, so that a busy spell of the machine weighs on the baseline
-    and the functions alike. The floor (``import boto3`` and the same clients) is measured with tracing off.
+    and the functions alike. The floor (``import boto3`` and the clients the function's import just made)
+    is measured with tracing off.
     """
     result: dict[str, Any] = {"repeat": repeat, "goalRatio": IMPORT_GOAL_RATIO, "functions": {}}
     # A warm-up import fills the OS file cache, so the first measured module is not penalised.
-    import_seconds("boto3", import_environment(False), 1)
-    services = {f: clients_made(f"functions.{f}.app", import_environment(False)) for f in functions}
+    timed_import("boto3", import_environment(False))
     for tracing in (False, True):
         env = import_environment(tracing)
         key = "tracingOn" if tracing else "tracingOff"
@@ -145,16 +140,17 @@ def import_times(functions: list[str], repeat: int) -> dict[str, Any]:
         floors: dict[str, list[float]] = {function: [] for function in functions}
         for _ in range(repeat):
             for module in modules:
-                seconds[module] += import_seconds(module, env, 1)
-            if not tracing:
-                for function in functions:
-                    floors[function].append(floor_seconds(services[function], env))
+                elapsed, clients = timed_import(module, env)
+                seconds[module].append(elapsed)
+                function = module.removeprefix("functions.").removesuffix(".app")
+                if not tracing and function in floors:
+                    floors[function].append(floor_seconds(clients, env))
+                    result["functions"].setdefault(function, {"clients": clients})
         boto3_ms = statistics.median(seconds["boto3"]) * 1000
         result.setdefault("boto3Ms", {})[key] = round(boto3_ms, 1)
         for function in functions:
-            own = seconds[f"functions.{function}.app"]
-            entry = result["functions"].setdefault(function, {"clients": services[function]})
-            entry[key] = _timing(own, seconds["boto3"])
+            entry = result["functions"][function]
+            entry[key] = _timing(seconds[f"functions.{function}.app"], seconds["boto3"])
             if not tracing:
                 entry["floor"] = _timing(floors[function], seconds["boto3"])
     return result
