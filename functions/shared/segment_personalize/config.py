@@ -321,10 +321,6 @@ class FilterTraitsSettings(Settings):
             raise ValueError("set SEGMENT_PROFILE_TOKEN or SEGMENT_PROFILE_TOKEN_SECRET_ARN, not both")
         return self
 
-    @property
-    def profile_api_configured(self) -> bool:
-        return bool(self.space_id)
-
 
 class SyncProfileSettings(Settings):
     write_key: str | None = Field(

@@ -59,18 +59,6 @@ UNAVAILABLE_CODES = frozenset(
         "ServiceException",
     }
 )
-REJECTED_CODES = frozenset(
-    {
-        "InvalidInputException",
-        "ResourceNotFoundException",
-        "ResourceInUseException",
-        "AccessDenied",
-        "AccessDeniedException",
-        "ValidationException",
-        "UnrecognizedClientException",
-        "InvalidSignatureException",
-    }
-)
 
 
 def translate_client_error(error: ClientError, operation: str) -> Exception:
