@@ -59,10 +59,10 @@ def track(
         event_ids = [event["eventId"] for event in batch]
 
         def put_batch(batch: list[dict[str, Any]] = batch, ids: list[str] = event_ids) -> dict[str, Any]:
-            made = events.put_events(
+            events.put_batch(
                 tracking_id=tracking_id, session_id=request.session_id, user_id=request.user_id, events=batch
             )
-            return {"eventIds": ids, "calls": made}
+            return {"eventIds": ids, "calls": 1}
 
         outcome = once.once({"trackingId": tracking_id, "eventIds": event_ids}, put_batch)
         calls += int(outcome.result["calls"])

@@ -31,14 +31,13 @@ class CountingEvents:
     attempts: list[list[str]] = field(default_factory=list)
     sent: list[list[str]] = field(default_factory=list)
 
-    def put_events(self, *, events: Any, **_: Any) -> int:
+    def put_batch(self, *, events: Any, **_: Any) -> None:
         ids = [event["eventId"] for event in events]
         self.attempts.append(ids)
         if ids[0] in self.throttle:
             self.throttle.remove(ids[0])
             raise PersonalizeThrottled("PutEvents failed: ThrottlingException (HTTP 400)")
         self.sent.append(ids)
-        return 1
 
 
 @pytest.fixture(scope="module")

@@ -148,10 +148,9 @@ def test_wait_raises_when_an_execution_outlives_its_timeout(
     started, release = threading.Event(), threading.Event()
 
     class SlowEvents:
-        def put_events(self, **_: Any) -> int:
+        def put_batch(self, **_: Any) -> None:
             started.set()
             release.wait(10)
-            return 1
 
     monkeypatch.setattr(engine.functions["track"], "personalize", SlowEvents())
     arn = engine.start(load_event("anonymous_only"))
@@ -168,9 +167,8 @@ def test_many_executions_run_at_once(engine: LocalEngine, monkeypatch: pytest.Mo
     tracked: list[str] = []
 
     class Events:
-        def put_events(self, *, session_id: str, **_: Any) -> int:
+        def put_batch(self, *, session_id: str, **_: Any) -> None:
             tracked.append(session_id)
-            return 1
 
     monkeypatch.setattr(engine.functions["track"], "personalize", Events())
     event = load_event("anonymous_only")

@@ -51,7 +51,7 @@ class FakeEvents:
     sent: list[list[str]] = field(default_factory=list)
     during_call: Callable[[], None] | None = None
 
-    def put_events(self, *, tracking_id: str, session_id: str, user_id: str | None, events: Any) -> int:
+    def put_batch(self, *, tracking_id: str, session_id: str, user_id: str | None, events: Any) -> None:
         ids = [event["eventId"] for event in events]
         assert len(ids) <= 10
         self.attempts.append(ids)
@@ -61,7 +61,6 @@ class FakeEvents:
         if failure is not None:
             raise failure
         self.sent.append(ids)
-        return 1
 
 
 @dataclass

@@ -149,9 +149,8 @@ def test_the_logic_takes_any_adapter(
     sent: list[dict[str, Any]] = []
 
     class FakeEvents:
-        def put_events(self, **call: Any) -> int:
+        def put_batch(self, **call: Any) -> None:
             sent.append(call)
-            return 1
 
     monkeypatch.setattr(track, "personalize", FakeEvents())
     result = track.lambda_handler(

@@ -9,6 +9,7 @@ request the service refuses ``PersonalizeRejected``. Field limits that botocore 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -170,19 +171,28 @@ class PersonalizeEvents:
         Every field limit is checked before the first call, so an invalid event sends nothing.
         """
         check_put_events(session_id, user_id, events)
-        calls = 0
         for start in range(0, len(events), MAX_EVENTS_PER_CALL):
-            params: dict[str, Any] = {
-                "trackingId": tracking_id,
-                "sessionId": session_id,
-                "eventList": [dict(event) for event in events[start : start + MAX_EVENTS_PER_CALL]],
-            }
-            if user_id is not None:
-                params["userId"] = user_id
-            with personalize_errors("PutEvents"):
-                self.client.put_events(**params)
-            calls += 1
-        return calls
+            self.put_batch(
+                tracking_id=tracking_id,
+                session_id=session_id,
+                user_id=user_id,
+                events=events[start : start + MAX_EVENTS_PER_CALL],
+            )
+        return math.ceil(len(events) / MAX_EVENTS_PER_CALL)
+
+    def put_batch(
+        self, *, tracking_id: str, session_id: str, user_id: str | None, events: Sequence[Mapping[str, Any]]
+    ) -> None:
+        """One PutEvents call of at most 10 events that ``check_put_events`` has passed."""
+        params: dict[str, Any] = {
+            "trackingId": tracking_id,
+            "sessionId": session_id,
+            "eventList": [dict(event) for event in events],
+        }
+        if user_id is not None:
+            params["userId"] = user_id
+        with personalize_errors("PutEvents"):
+            self.client.put_events(**params)
 
 
 @dataclass(frozen=True)
