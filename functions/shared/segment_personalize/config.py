@@ -14,7 +14,15 @@ import re
 from collections.abc import Mapping
 from typing import Annotated, Any, Self, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from segment_personalize.errors import ConfigurationError
 
@@ -27,10 +35,6 @@ MAX_RESULTS_WITH_METADATA = 50
 DEFAULT_FILTER_RULES = '[{"exclude": "purchased_products"}]'
 
 
-_IDEMPOTENCY_TABLE_DESCRIPTION = (
-    "DynamoDB table (key `id`, TTL attribute `expiration`) of the idempotency records that keep a retried or "
-    "redelivered step from sending the same events or identify twice; unset turns idempotency off."
-)
 # A table name (3-255 of A-Z a-z 0-9 _ . -) or a table ARN, both of which DynamoDB accepts as TableName.
 _TABLE_NAME = re.compile(r"[A-Za-z0-9_.-]{3,255}|arn:[^:]+:dynamodb:[^:]*:[0-9]*:table/[A-Za-z0-9_.-]{3,255}")
 
@@ -39,6 +43,21 @@ def _idempotency_table(value: str | None) -> str | None:
     if value is not None and not _TABLE_NAME.fullmatch(value):
         raise ValueError("must be a DynamoDB table name (3-255 of A-Z a-z 0-9 _ . -) or a table ARN")
     return value
+
+
+#: Read by track and sync_profile: one setting, one definition.
+IdempotencyTable = Annotated[
+    str | None,
+    Field(
+        alias="IDEMPOTENCY_TABLE",
+        description=(
+            "DynamoDB table (key `id`, TTL attribute `expiration`) of the idempotency records that keep a "
+            "retried or redelivered step from sending the same events or identify twice; unset turns "
+            "idempotency off."
+        ),
+    ),
+    AfterValidator(_idempotency_table),
+]
 
 
 #: Read by recommend (to ask for more) and filter_traits (to cut to it): one setting, one definition.
@@ -145,11 +164,7 @@ class TrackSettings(Settings):
         description="Tracking id of the Personalize event tracker that receives the interactions.",
     )
     timeout: PersonalizeTimeout = 5.0
-    idempotency_table: str | None = Field(
-        alias="IDEMPOTENCY_TABLE", default=None, description=_IDEMPOTENCY_TABLE_DESCRIPTION
-    )
-
-    _table = field_validator("idempotency_table")(_idempotency_table)
+    idempotency_table: IdempotencyTable = None
 
 
 class RecommendSettings(Settings):
@@ -353,11 +368,7 @@ class SyncProfileSettings(Settings):
         min_length=1,
         description="Profile trait that receives the recommended item ids.",
     )
-    idempotency_table: str | None = Field(
-        alias="IDEMPOTENCY_TABLE", default=None, description=_IDEMPOTENCY_TABLE_DESCRIPTION
-    )
-
-    _table = field_validator("idempotency_table")(_idempotency_table)
+    idempotency_table: IdempotencyTable = None
 
     @model_validator(mode="after")
     def _one_key(self) -> Self:
