@@ -16,13 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from segment_personalize.clients import client
 from segment_personalize.config import TrackSettings, load
 from segment_personalize.idempotency import Idempotency
+from segment_personalize.limits import MAX_EVENTS_PER_CALL
 from segment_personalize.observability import MetricUnit, handler, logger, metrics
-from segment_personalize.personalize import (
-    MAX_EVENTS_PER_CALL,
-    Interaction,
-    PersonalizeEvents,
-    check_put_events,
-)
+from segment_personalize.personalize import Interaction, PersonalizeEvents, check_put_events
 
 #: Prefix of the idempotency record ids of PutEvents calls. Never change it: records written under the old
 #: prefix would no longer be found, and the events of the last 24 h could be sent again.
