@@ -36,10 +36,12 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from state_machines import ASL_PATH, placeholders_in, substitute
+
 ROOT = Path(__file__).resolve().parent.parent
 IAC = ROOT / "iac"
 TEMPLATE = IAC / "template.yaml"
-ASL = ROOT / "state_machines" / "segment_personalize.asl.json"
+ASL = ASL_PATH  # state_machines' own path of the ASL file
 
 if str(ROOT / "functions" / "shared") not in sys.path:  # segment_personalize, as the layer provides it
     sys.path.insert(0, str(ROOT / "functions" / "shared"))
@@ -173,10 +175,6 @@ def load_template(path: Path = TEMPLATE) -> dict[str, Any]:
     from samtranslator.yaml_helper import yaml_parse
 
     return yaml_parse(path.read_text())
-
-
-def placeholders_in(asl_text: str) -> set[str]:
-    return set(re.findall(r"\$\{([A-Za-z0-9_]+)\}", asl_text))
 
 
 @contextlib.contextmanager
@@ -1385,14 +1383,16 @@ def check_asl_structure(v: Validation) -> str:
 def check_asl_parses(v: Validation) -> str:
     from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 
-    text = v.asl_text
-    for placeholder in PLACEHOLDERS:
-        fake = (
-            f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/dlq"
-            if placeholder == "DeadLetterQueueUrl"
-            else f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{placeholder[: -len('Arn')]}"
-        )
-        text = text.replace("${" + placeholder + "}", fake)
+    fakes = {
+        placeholder: f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/dlq"
+        if placeholder == "DeadLetterQueueUrl"
+        else f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{placeholder[: -len('Arn')]}"
+        for placeholder in PLACEHOLDERS
+    }
+    try:
+        text = substitute(v.asl_text, fakes)
+    except KeyError as error:
+        raise CheckFailed(f"the ASL has placeholders the template does not substitute: {error}") from error
     try:
         AmazonStateLanguageParser.parse(text)
     except Exception as error:  # noqa: BLE001 - the parser's own exception types vary
