@@ -30,6 +30,7 @@ import sys
 import time
 import warnings
 import zipfile
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cached_property
@@ -126,6 +127,14 @@ EXPECTED_RESOURCE_TYPES = {
     "AWS::Logs::LogGroup": 2,
 }
 FULL_EXTRA_RESOURCES = {"AWS::SecretsManager::Secret": 1, "AWS::SNS::Topic": 1, "AWS::SNS::Subscription": 1}
+
+
+def expected_resource_types(parameter_set: str) -> Counter[str]:
+    """What a parameter set deploys (type -> count): the base resources, plus the full set's extras."""
+    extra = FULL_EXTRA_RESOURCES if parameter_set == "full" else {}
+    return Counter(EXPECTED_RESOURCE_TYPES) + Counter(extra)
+
+
 #: moto 5.2 has no CloudFormation support for these: they are left out of the stacks given to moto, and a
 #: reference to one becomes a made-up ARN (checked on the translated JSON instead).
 MOTO_UNSUPPORTED = {"AWS::CloudWatch::Alarm", "AWS::SecretsManager::Secret", "AWS::SNS::Subscription"}
@@ -730,14 +739,9 @@ def check_transform(v: Validation) -> str:
         require(not leftovers, f"{name}: untranslated resources {leftovers}")
         require("Transform" not in template, f"{name}: Transform left in the output")
     for name in PARAMETER_SETS:
-        expected = dict(EXPECTED_RESOURCE_TYPES)
-        if name == "full":
-            expected.update(FULL_EXTRA_RESOURCES)
-            expected["AWS::SecretsManager::Secret"] = 2
-        counts: dict[str, int] = {}
-        for resource in v.resolved(name).resources.values():
-            counts[resource["Type"]] = counts.get(resource["Type"], 0) + 1
-        require(counts == expected, f"{name}: resources {counts}, expected {expected}")
+        expected = expected_resource_types(name)
+        counts = Counter(resource["Type"] for resource in v.resolved(name).resources.values())
+        require(counts == expected, f"{name}: resources {dict(counts)}, expected {dict(expected)}")
     machine = v.resolved("base").properties("StateMachine")
     require(
         machine.get("DefinitionS3Location") == {"Bucket": ARTIFACT_BUCKET, "Key": ASL.name},
@@ -1220,10 +1224,8 @@ def check_definition_substitutions(v: Validation) -> str:
 def check_moto_stacks(v: Validation) -> str:
     for name, stack in v.moto.items():
         require(stack.status == "CREATE_COMPLETE", f"{name}: stack is {stack.status}: {stack.reason}")
-        counts: dict[str, int] = {}
-        for r in stack.resources:
-            counts[r["ResourceType"]] = counts.get(r["ResourceType"], 0) + 1
-        for kind, count in EXPECTED_RESOURCE_TYPES.items():
+        counts = Counter(r["ResourceType"] for r in stack.resources)
+        for kind, count in expected_resource_types(name).items():
             if kind not in MOTO_UNSUPPORTED:
                 require(counts.get(kind) == count, f"{name}: {counts.get(kind, 0)} {kind}, expected {count}")
         require(set(stack.outputs) == OUTPUTS, f"{name}: outputs {sorted(stack.outputs)}")
