@@ -160,7 +160,6 @@ class Invoker:
         self,
         modules: Mapping[str, ModuleType],
         region: str = DEFAULT_REGION,
-        serialize: bool = True,
         log: TextIO | None = None,
     ) -> None:
         self.modules = modules
@@ -170,8 +169,7 @@ class Invoker:
         self.log = log
         # The functions share one process (and Powertools' logger and metrics): one invoke at a time keeps
         # each invoke's correlation id and metrics its own, as separate Lambda sandboxes would.
-        self._lock: threading.Lock | None = threading.Lock() if serialize else None
-        self.invocations: list[tuple[str, Any]] = []
+        self._lock = threading.Lock()
 
     def resolve(self, name_or_arn: str) -> str:
         """The folder name for a FunctionName (name, ARN, or either with a qualifier); KeyError if unknown."""
@@ -193,16 +191,12 @@ class Invoker:
             invoked_function_arn=function_arn(function, self.region),
             aws_request_id=request_id,
         )
-        self.invocations.append((function, payload))
         try:
-            if self._lock is None:
+            with (
+                self._lock,
+                contextlib.redirect_stdout(self.log) if self.log else contextlib.nullcontext(),
+            ):
                 result = module.lambda_handler(payload, context)
-            else:
-                with (
-                    self._lock,
-                    contextlib.redirect_stdout(self.log) if self.log else contextlib.nullcontext(),
-                ):
-                    result = module.lambda_handler(payload, context)
         except Exception as error:  # noqa: BLE001 - every exception becomes Lambda's error payload
             return error_payload(error, request_id), True
         try:
@@ -716,7 +710,6 @@ class LocalEngine:
         region: str = DEFAULT_REGION,
         machine_name: str = STATE_MACHINE_NAME,
         asl_path: os.PathLike[str] | str = ASL_PATH,
-        serialize_invocations: bool = True,
         quiet_moto: bool = True,
         prepare: Callable[[Any], Mapping[str, str] | None] | None = None,
         function_log: TextIO | None = None,
@@ -739,8 +732,8 @@ class LocalEngine:
         self.retry_waits: list[float] = []
         #: Backoff waits of the functions' AWS SDK retries, recorded instead of slept (skip_retry_waits).
         self.sdk_retry_waits: list[float] = []
-        self.invoker = Invoker(self.functions, region, serialize=serialize_invocations, log=function_log)
-        self.server = InvokeServer(self.invoker)
+        self.invoker = Invoker(self.functions, region, log=function_log)
+        self._server: InvokeServer | None = None
         self.state_machine_arn = ""
         self.dead_letter_queue_url = ""
         self.function_arns = {function: function_arn(function, region) for function in FUNCTIONS}
@@ -757,6 +750,13 @@ class LocalEngine:
         self._speedups: _MotoSpeedups | None = None
         self._ended: set[str] = set()
         self._ended_changed = threading.Condition()
+
+    @property
+    def server(self) -> InvokeServer:
+        """The Lambda Invoke server, while the engine is open."""
+        if self._server is None:
+            raise RuntimeError("the LocalEngine is not open: it has no invoke server")
+        return self._server
 
     # --- lifecycle ---------------------------------------------------------------------------------------
     def __enter__(self) -> LocalEngine:
@@ -784,8 +784,8 @@ class LocalEngine:
     def _open(self) -> None:
         from moto import mock_aws
 
-        self.server = InvokeServer(self.invoker)  # a fresh one: a stopped server cannot start again
-        self.server.start()
+        self._server = InvokeServer(self.invoker)  # a fresh one: a stopped server cannot start again
+        self._server.start()
         self._set_environment(
             {**self.environment, "AWS_ENDPOINT_URL_LAMBDA": self.server.url}, unset=_UNSET_WHILE_RUNNING
         )
@@ -843,7 +843,6 @@ class LocalEngine:
         self._create_queue()
         self.retry_waits.clear()
         self.sdk_retry_waits.clear()
-        self.invoker.invocations.clear()
         with self._ended_changed:
             self._ended.clear()
 
@@ -853,7 +852,9 @@ class LocalEngine:
             return
         self._opened = False
         try:
-            self.server.stop()
+            if self._server is not None:
+                self._server.stop()
+                self._server = None
         finally:
             if self._speedups is not None:
                 self._speedups.uninstall()

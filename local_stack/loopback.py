@@ -40,8 +40,10 @@ class LoopbackServer(ThreadingHTTPServer):
         return self.url
 
     def stop(self) -> None:
-        """Stop serving, end open connections, release the port."""
-        self.shutdown()
+        """Stop serving, end open connections, release the port (also of a server never started:
+        ``shutdown`` would wait forever for a loop that never ran)."""
+        if self._thread is not None:
+            self.shutdown()
         self.close_connections()
         self.server_close()
         if self._thread is not None:

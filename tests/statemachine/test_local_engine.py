@@ -191,3 +191,22 @@ def test_invoke_and_deliver_call_the_handlers_in_process(engine: LocalEngine) ->
 
     result = engine.invoke("validate", {"messageId": "m1", "event": load_event("page")})
     assert result["status"] == "ignored"
+
+
+def test_an_engine_holds_no_invoke_server_until_it_opens() -> None:
+    with pytest.raises(RuntimeError, match="not open"):
+        _ = LocalEngine().server
+
+
+def test_a_server_never_started_stops_at_once() -> None:
+    from http.server import BaseHTTPRequestHandler
+
+    from local_stack.loopback import LoopbackServer
+
+    server = LoopbackServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
+    stopper = threading.Thread(target=server.stop, daemon=True)
+    stopper.start()
+    stopper.join(timeout=5)
+    assert not stopper.is_alive()  # shutdown() alone would wait forever for a loop that never ran
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(server.server_address[:2], timeout=1)
