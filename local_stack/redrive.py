@@ -35,10 +35,9 @@ from typing import Any
 
 from segment_personalize.naming import (
     MAX_EXECUTION_INPUT_BYTES,
-    MAX_NAME_LENGTH,
     execution_arn,
     execution_input,
-    execution_name,
+    suffixed_execution_name,
 )
 
 REDRIVE_MARK = "-redrive-"
@@ -52,7 +51,7 @@ def redrive_name(message_id: str, sqs_message_id: str) -> str:
     digits of the SHA-256 of the SQS message id (at most 80 characters of ``A-Z a-z 0-9 - _``)."""
     digest = hashlib.sha256(sqs_message_id.encode("utf-8", "surrogatepass")).hexdigest()[:_DIGEST_DIGITS]
     suffix = f"{REDRIVE_MARK}{digest}"
-    return execution_name(message_id)[: MAX_NAME_LENGTH - len(suffix)] + suffix
+    return suffixed_execution_name(message_id, suffix)
 
 
 @dataclass

@@ -98,9 +98,8 @@ def replay(
     assert engine is not None
     assert stack.runs is not None
     outcomes: list[Outcome] = []
-    pending: dict[str, list[Outcome]] = {}  # execution ARN -> the lines it answers
-    in_flight: list[str] = []
-    seen_names: set[str] = set()
+    pending: dict[str, list[Outcome]] = {}  # execution ARN -> the lines it answers, oldest first
+    first: dict[str, Outcome] = {}  # execution name -> the line that started it
 
     def finish(arn: str) -> None:
         description = engine.wait(arn, timeout=timeout)
@@ -127,30 +126,29 @@ def replay(
             answer = engine.deliver(message)
         except InvocationError as error:
             line.outcome = "rejected"
-            line.reason = f"{error.payload.get('errorType')}: {error.payload.get('errorMessage')}"
+            line.reason = str(error)  # Lambda's errorType: errorMessage
             if progress:
                 progress(1)
             continue
         for started in answer["started"]:
             arn, name = started["executionArn"], started["executionName"]
             line.executionName = name
-            line.duplicate = started["status"] == "duplicate" or name in seen_names
-            seen_names.add(name)
+            line.duplicate = started["status"] == "duplicate" or name in first
+            first.setdefault(name, line)
             if arn in pending:
                 pending[arn].append(line)
                 if progress:
                     progress(1)
             elif line.duplicate:  # the first delivery has already finished: copy its outcome
-                previous = next(o for o in outcomes if o.executionName == name and not o.duplicate)
+                previous = first[name]
                 line.outcome, line.reason, line.cause = previous.outcome, previous.reason, previous.cause
                 if progress:
                     progress(1)
             else:
                 pending[arn] = [line]
-                in_flight.append(arn)
-        while len(in_flight) >= max_in_flight:
-            finish(in_flight.pop(0))
-    for arn in in_flight:
+        while len(pending) >= max_in_flight:
+            finish(next(iter(pending)))
+    for arn in list(pending):
         finish(arn)
     stack.runs.save_outcomes(outcomes)
     return outcomes

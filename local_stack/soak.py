@@ -349,12 +349,17 @@ def run_soak(
         redeliveries = delivered = 0
         stopped_early = False
         delivered_first: set[int] = set()
+        descriptions: dict[str, dict[str, Any]] = {}  # execution ARN -> its description once it ended
+
+        def finish(arn: str) -> None:
+            descriptions[arn] = engine.wait(arn, timeout=execution_timeout)
+
         say(f"{workflow}: {len(messages)} messages, {len(schedule)} deliveries")
         for position, delivery in enumerate(schedule):
             fraction = position / len(schedule)
             if active is not None and active.until is not None and fraction >= active.until:
                 while pending:  # every execution started during the outage meets it
-                    engine.wait(pending.popleft(), timeout=execution_timeout)
+                    finish(pending.popleft())
                 assert active.clear is not None
                 active.clear(stack)
                 say(f"  {time.monotonic() - started:6.1f} s  {position:>5}/{len(schedule)} fault off")
@@ -388,16 +393,15 @@ def run_soak(
             first_arn.setdefault(delivery.index, arn)
             pending.append(arn)
             while len(pending) >= max_in_flight:
-                engine.wait(pending.popleft(), timeout=execution_timeout)
+                finish(pending.popleft())
         while pending:
-            engine.wait(pending.popleft(), timeout=execution_timeout)
+            finish(pending.popleft())
         if active is not None and active.clear is not None:
             active.clear(stack)
         _personalize(stack).faults.clear()
         _segment(stack).faults.clear()
 
         # what happened, per execution
-        descriptions = {arn: engine.describe(arn) for arn in executions}
         recovered = sum(
             1
             for arn, d in descriptions.items()
@@ -461,21 +465,17 @@ def run_soak(
 
 def _deliver(engine: Any, delivery: Delivery, workflow: str, entry_rejections: dict[int, str]) -> str | None:
     """Hand one delivery to the workflow; the execution ARN, or None when the entry function refused it."""
-    from segment_personalize.naming import MAX_NAME_LENGTH, execution_input, execution_name
+    from segment_personalize.naming import suffixed_execution_name
 
     message = delivery.message
     if workflow == "EXPRESS" and delivery.copy == 1:
         if delivery.index in entry_rejections:
             return None  # the entry function refuses the copy as it refused the first
-        message_id = message["messageId"]
-        name = execution_name(message_id)[: MAX_NAME_LENGTH - len(REDELIVERY_SUFFIX)] + REDELIVERY_SUFFIX
-        return str(engine.start_input(execution_input(message_id, message), name))
+        return str(engine.start(message, suffixed_execution_name(message["messageId"], REDELIVERY_SUFFIX)))
     try:
         answer = engine.deliver(message)
     except InvocationError as error:
-        entry_rejections[delivery.index] = (
-            f"entry: {error.payload.get('errorType')}: {error.payload.get('errorMessage')}"
-        )
+        entry_rejections[delivery.index] = f"entry: {error}"
         return None
     (started,) = answer["started"]
     return str(started["executionArn"])

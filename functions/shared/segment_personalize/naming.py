@@ -31,6 +31,11 @@ def execution_name(message_id: str) -> str:
     return f"{kept}-{digest}"
 
 
+def suffixed_execution_name(message_id: str, suffix: str) -> str:
+    """:func:`execution_name` cut so that ``suffix`` fits after it within the 80 characters of a name."""
+    return execution_name(message_id)[: MAX_NAME_LENGTH - len(suffix)] + suffix
+
+
 def execution_arn(state_machine_arn: str, name: str) -> str:
     """The ARN of the Standard workflow execution ``name`` of ``state_machine_arn``."""
     prefix, _, machine = state_machine_arn.partition(":stateMachine:")
