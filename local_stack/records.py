@@ -5,12 +5,10 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
-
-OUTCOMES = ("tracked", "ignored", "rejected", "dead-lettered")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outcomes (
@@ -182,8 +180,3 @@ class RunStore:
             start_date=row["start_date"],
             stop_date=row["stop_date"],
         )
-
-    def execution_names(self) -> Iterator[str]:
-        with self._lock:
-            rows = self._db.execute("SELECT name FROM executions ORDER BY start_date").fetchall()
-        return (r["name"] for r in rows)

@@ -63,7 +63,6 @@ class LocalStack:
         self.engine: LocalEngine | None = None
         self.runs: RunStore | None = None
         self.function_log: TextIO | None = None
-        self.secrets: dict[str, str] = {}
         self._source: Any = None
 
     # --- lifecycle -------------------------------------------------------------------------------------
@@ -143,7 +142,6 @@ class LocalStack:
             AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
             BillingMode="PAY_PER_REQUEST",
         )
-        self.secrets = {"write_key": write_key["ARN"], "profile_token": token["ARN"]}
         return {
             "SEGMENT_WRITE_KEY_SECRET_ARN": write_key["ARN"],
             "SEGMENT_PROFILE_TOKEN_SECRET_ARN": token["ARN"],

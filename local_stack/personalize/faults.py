@@ -98,10 +98,6 @@ class FaultInjector:
         with self._lock:
             self._faults.clear()
 
-    def __len__(self) -> int:
-        with self._lock:
-            return sum(fault.count for fault in self._faults)
-
 
 def inject_fault(base_url: str, timeout: float = 5.0, **fault: Any) -> list[dict[str, Any]]:
     """Queue a fault in a service running in another process (POST /_local/faults); the pending faults."""

@@ -169,11 +169,6 @@ class InteractionModel:
         return heapq.nlargest(self.max_history, history.items(), key=lambda kv: kv[1].ts)
 
     # --- reading -------------------------------------------------------------------------------------
-    @property
-    def items(self) -> frozenset[str]:
-        """Every item the model knows (catalog and interactions)."""
-        return frozenset(self._items)
-
     def history(self, actor_id: str) -> dict[str, float]:
         """Item -> strongest event weight, for the actor (after session linking)."""
         return {item: seen.weight for item, seen in self._history.get(self.canonical(actor_id), {}).items()}
@@ -229,11 +224,10 @@ class InteractionModel:
         user_id: str,
         n: int = 25,
         candidates_filter: ItemFilter | None = None,
-        *,
-        exclude_seen: bool = True,
     ) -> list[tuple[str, float]]:
-        """The top ``n`` items for a userId or sessionId, scores normalised to sum to 1."""
-        seen = self._history.get(self.canonical(user_id), {}) if exclude_seen else {}
+        """The top ``n`` items for a userId or sessionId that it has not interacted with, scores
+        normalised to sum to 1."""
+        seen = self._history.get(self.canonical(user_id), {})
         return _top(self.scores(user_id), n, lambda item: item not in seen, candidates_filter)
 
     def related(

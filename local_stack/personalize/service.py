@@ -199,11 +199,6 @@ class PersonalizeService:
         """Rows of a read query on the state (tables: requests, events, items, users, recommendations)."""
         return self._store.query(sql, tuple(params))
 
-    @property
-    def db_path(self) -> str:
-        """The SQLite file (``:memory:`` when none was given)."""
-        return self._store.path
-
     # --- operations ----------------------------------------------------------------------------------
     def _put_events(self, body: dict[str, Any], request_id: int) -> None:
         checks = Checks()

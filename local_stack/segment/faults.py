@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import threading
 from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from typing import Any
 
-Api = Literal["tracking", "profile"]
 APIS: tuple[str, ...] = ("tracking", "profile")
 
 

@@ -10,8 +10,6 @@ import io
 import json
 import logging
 import threading
-import time
-import urllib.request
 import uuid
 import zlib
 from collections.abc import Iterable
@@ -490,17 +488,3 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
         self.end_headers()
         self.wfile.write(data)
-
-
-def wait_until_ready(url: str, timeout: float = 5.0) -> None:
-    """Poll ``/_local/health`` until it answers (for callers that start the service in another process)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/_local/health", timeout=1) as resp:  # noqa: S310 - loopback
-                if resp.status == 200:
-                    return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-        time.sleep(0.05)
