@@ -336,7 +336,6 @@ class PersonalizeService:
                     )
 
     def _common_runtime_checks(self, checks: Checks, body: dict[str, Any]) -> dict[str, Any]:
-        checks.string(body, "userId", min_len=0)
         checks.mapping(body, "context", max_len=150, key_pattern=CONTEXT_KEY, key_max=150, value_max=1000)
         filter_arn = checks.string(body, "filterArn", min_len=0, pattern=ARN_PATTERN)
         filter_values = checks.mapping(
@@ -428,6 +427,7 @@ class PersonalizeService:
         campaign_arn = checks.string(body, "campaignArn", min_len=0, pattern=ARN_PATTERN)
         recommender_arn = checks.string(body, "recommenderArn", min_len=0, pattern=ARN_PATTERN)
         item_id = checks.string(body, "itemId", min_len=0)
+        user_id = checks.string(body, "userId", min_len=0) or None
         common = self._common_runtime_checks(checks, body)
         columns = common["columns"]
         limit = MAX_NUM_RESULTS_WITH_METADATA if columns else MAX_NUM_RESULTS
@@ -437,7 +437,6 @@ class PersonalizeService:
         checks.raise_if_any()
         if (body.get("campaignArn") is None) == (body.get("recommenderArn") is None):
             raise invalid_input("Provide either a campaignArn or a recommenderArn, but not both.")
-        user_id = body.get("userId") or None
         if user_id is None and not item_id:
             raise invalid_input(
                 "A userId is required for USER_PERSONALIZATION (or an itemId for RELATED_ITEMS)."

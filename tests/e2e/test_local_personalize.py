@@ -394,6 +394,18 @@ def test_error_message_names_each_violation(events: Any) -> None:
     assert "'eventList.1.member.eventId'" in message
 
 
+@pytest.mark.parametrize("operation", ["get_recommendations", "get_personalized_ranking"])
+def test_each_field_is_checked_once(runtime: Any, operation: str) -> None:
+    request: dict[str, Any] = {"campaignArn": CAMPAIGN, "userId": LONG}
+    if operation == "get_personalized_ranking":
+        request["inputList"] = ["boots"]
+    with pytest.raises(ClientError) as raised:
+        getattr(runtime, operation)(**request)
+    message = raised.value.response["Error"]["Message"]
+    assert message.startswith("1 validation error detected:")
+    assert message.count("'userId'") == 1
+
+
 @pytest.mark.parametrize(
     ("kwargs", "expected"),
     [
