@@ -560,8 +560,7 @@ class PersonalizeService:
         """Base URL of the running server."""
         if self._server is None:
             raise RuntimeError("the local Personalize is not started")
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return self._server.url
 
     def endpoint_env(self) -> dict[str, str]:
         """The environment variables that point unmodified boto3 clients here."""

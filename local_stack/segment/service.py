@@ -134,8 +134,7 @@ class SegmentService:
         """Base URL of the running service; both APIs and ``/_local`` live under it."""
         if self._server is None:
             raise RuntimeError("SegmentService is not started")
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return self._server.url
 
     def __enter__(self) -> SegmentService:
         if self._server is None:
