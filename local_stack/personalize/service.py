@@ -278,25 +278,35 @@ class PersonalizeService:
             )
         return arn
 
-    def _put_items(self, body: dict[str, Any], request_id: int) -> None:
+    def _dataset_members(
+        self, body: dict[str, Any], dataset: str, max_properties: int
+    ) -> tuple[str | None, list[tuple[str, Any, dict[str, Any]]]]:
+        """PutItems' and PutUsers' request checked (``items`` of ``itemId``, or ``users`` of ``userId``): the
+        dataset ARN and each member's (id, properties as sent, properties parsed)."""
         checks = Checks()
-        arn = self._dataset(checks, body, "ITEMS")
-        entries = checks.array(body, "items", required=True, min_len=1, max_len=10) or []
+        arn = self._dataset(checks, body, dataset)
+        members, id_key = dataset.lower(), f"{dataset.lower()[:-1]}Id"
+        entries = checks.array(body, members, required=True, min_len=1, max_len=10) or []
         rows = []
         for index, entry in enumerate(entries, start=1):
-            path = f"items.{index}.member"
+            path = f"{members}.{index}.member"
             if not isinstance(entry, dict):
                 checks.fail(path, "Member must be a structure")
                 continue
-            item_id = checks.string(entry, "itemId", f"{path}.itemId", required=True)
-            properties = checks.json_object(entry, "properties", f"{path}.properties", max_len=32000)
-            if item_id is not None:
-                rows.append((item_id, entry.get("properties"), self._normalise(properties or {})))
+            member_id = checks.string(entry, id_key, f"{path}.{id_key}", required=True)
+            properties = checks.json_object(entry, "properties", f"{path}.properties", max_len=max_properties)
+            if member_id is not None:
+                rows.append((member_id, entry.get("properties"), properties or {}))
         checks.raise_if_any()
+        if self._datasets is not None and arn not in self._datasets:
+            raise not_found(f"Dataset {arn} does not exist.")
+        return arn, rows
+
+    def _put_items(self, body: dict[str, Any], request_id: int) -> None:
+        arn, members = self._dataset_members(body, "ITEMS", max_properties=32000)
+        rows = [(item_id, raw, self._normalise(properties)) for item_id, raw, properties in members]
         now = time.time()
         with self._lock:
-            if self._datasets is not None and arn not in self._datasets:
-                raise not_found(f"Dataset {arn} does not exist.")
             with self._store.transaction() as conn:
                 for item_id, raw, metadata in rows:
                     conn.execute(
@@ -309,31 +319,15 @@ class PersonalizeService:
                 self.model.add_item(item_id)
 
     def _put_users(self, body: dict[str, Any], request_id: int) -> None:
-        checks = Checks()
-        arn = self._dataset(checks, body, "USERS")
-        entries = checks.array(body, "users", required=True, min_len=1, max_len=10) or []
-        rows = []
-        for index, entry in enumerate(entries, start=1):
-            path = f"users.{index}.member"
-            if not isinstance(entry, dict):
-                checks.fail(path, "Member must be a structure")
-                continue
-            user_id = checks.string(entry, "userId", f"{path}.userId", required=True)
-            checks.json_object(entry, "properties", f"{path}.properties", max_len=24000)
-            if user_id is not None:
-                rows.append((user_id, entry.get("properties")))
-        checks.raise_if_any()
+        arn, rows = self._dataset_members(body, "USERS", max_properties=24000)
         now = time.time()
-        with self._lock:
-            if self._datasets is not None and arn not in self._datasets:
-                raise not_found(f"Dataset {arn} does not exist.")
-            with self._store.transaction() as conn:
-                for user_id, raw in rows:
-                    conn.execute(
-                        "INSERT OR REPLACE INTO users (user_id, dataset_arn, properties, updated_at)"
-                        " VALUES (?, ?, ?, ?)",
-                        (user_id, arn, raw, now),
-                    )
+        with self._lock, self._store.transaction() as conn:
+            for user_id, raw, _ in rows:
+                conn.execute(
+                    "INSERT OR REPLACE INTO users (user_id, dataset_arn, properties, updated_at)"
+                    " VALUES (?, ?, ?, ?)",
+                    (user_id, arn, raw, now),
+                )
 
     def _common_runtime_checks(self, checks: Checks, body: dict[str, Any]) -> dict[str, Any]:
         checks.mapping(body, "context", max_len=150, key_pattern=CONTEXT_KEY, key_max=150, value_max=1000)
