@@ -29,7 +29,7 @@ from segment_personalize.personalize import (
     PersonalizeRecommendations,
     quote_filter_values,
 )
-from segment_personalize.segment_identify import SegmentIdentify
+from segment_personalize.segment_identify import SegmentIdentify, build_traits
 
 validate_settings = load(ValidateSettings)
 track_settings = load(TrackSettings)
@@ -75,11 +75,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     segment.identify(
         user_id=message.user_id,
         anonymous_id=None,
-        traits={
-            sync_settings.trait_name: item_ids,
-            f"{sync_settings.trait_name}_recommendation_id": answer.recommendation_id,
-            f"{sync_settings.trait_name}_updated_at": now.isoformat(timespec="milliseconds"),
-        },
+        traits=build_traits(sync_settings.trait_name, item_ids, answer.recommendation_id, now),
         message_id=f"{message.message_id}-identify",
         timestamp=now,
     )

@@ -20,7 +20,12 @@ from segment_personalize.config import SyncProfileSettings, load
 from segment_personalize.errors import InvalidSegmentEvent
 from segment_personalize.idempotency import Idempotency
 from segment_personalize.observability import MetricUnit, handler, logger, metrics
-from segment_personalize.segment_identify import MAX_MESSAGE_BYTES, SegmentIdentify, message_size
+from segment_personalize.segment_identify import (
+    MAX_MESSAGE_BYTES,
+    SegmentIdentify,
+    build_traits,
+    message_size,
+)
 
 #: Namespace of the identify messageIds: uuid5(namespace, Segment messageId) is the same on every retry,
 #: so Segment deduplicates a step that ran twice. Never change it.
@@ -55,16 +60,6 @@ class SyncInput(BaseModel):
 def identify_message_id(message_id: str) -> str:
     """The identify's messageId: a UUID derived from the Segment messageId, stable across retries."""
     return str(uuid.uuid5(IDENTIFY_NAMESPACE, message_id))
-
-
-def build_traits(
-    trait: str, item_ids: list[str], recommendation_id: str | None, now: datetime
-) -> dict[str, Any]:
-    return {
-        trait: item_ids,
-        f"{trait}_recommendation_id": recommendation_id,
-        f"{trait}_updated_at": now.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-    }
 
 
 def fitting_count(size_with: Callable[[int], int], total: int, limit: int) -> int:

@@ -9,7 +9,7 @@ only used by the library's background consumer, which sync mode does not start.
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import requests
@@ -101,3 +101,15 @@ class SegmentIdentify:
             ) from error
         if not accepted:
             raise SegmentUnavailable("the Segment library did not send the identify")
+
+
+def build_traits(
+    trait: str, item_ids: list[str], recommendation_id: str | None, now: datetime
+) -> dict[str, Any]:
+    """The traits an identify sets: the item ids under ``trait``, the recommendation id they came from, and
+    when (ISO 8601 in UTC, milliseconds, ``Z``)."""
+    return {
+        trait: item_ids,
+        f"{trait}_recommendation_id": recommendation_id,
+        f"{trait}_updated_at": now.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+    }
