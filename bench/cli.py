@@ -15,8 +15,13 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results.json"
-#: Lambda memory of every function (``iac/template.yaml`` Globals), and of the baseline for comparison.
-MEMORY_MB = 256
+
+
+def template_memory_mb() -> int:
+    """Lambda memory of every function (``iac/template.yaml`` Globals), and of the baseline for comparison."""
+    from iac.validate import load_template
+
+    return int(load_template()["Globals"]["Function"]["MemorySize"])
 
 
 def _prepare_path() -> None:
@@ -202,7 +207,8 @@ def _cost(measured: Any) -> dict[str, Any]:
 
     workflow_ms = {k: v for k, v in measured.durations_ms.items() if k != BASELINE}
     baseline_ms = {BASELINE: measured.durations_ms.get(BASELINE, [])}
-    memory = {name: MEMORY_MB for name in measured.durations_ms}
+    memory_mb = template_memory_mb()
+    memory = {name: memory_mb for name in measured.durations_ms}
     transitions = median([float(t) for t in measured.transitions])
     express_ms = median(measured.execution_ms)
     costs = prices.per_million(
@@ -215,7 +221,7 @@ def _cost(measured: Any) -> dict[str, Any]:
         "perMillionEvents": {cost.design: cost.as_json() for cost in costs},
         "stateTransitionsPerEvent": transitions,
         "expressDurationMs": round(express_ms, 1),
-        "memoryMb": MEMORY_MB,
+        "memoryMb": memory_mb,
         "meanDurationMs": {
             k: round(sum(v) / len(v), 2) for k, v in sorted(measured.durations_ms.items()) if v
         },

@@ -102,6 +102,13 @@ def test_the_committed_results_render_and_keep_their_keys() -> None:
     assert results["throughput"]["historyCheck"]["identical"] is True
 
 
+def test_the_cost_model_bills_the_templates_memory() -> None:
+    from bench.cli import template_memory_mb
+
+    results = json.loads(RESULTS.read_text())
+    assert template_memory_mb() == results["cost"]["memoryMb"] == 256
+
+
 def test_cpu_per_execution_leaves_out_segments_side_and_bounds_the_throughput(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
