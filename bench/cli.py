@@ -127,7 +127,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def _throughput(args: argparse.Namespace, measured: Any, unpatched: Any) -> dict[str, Any]:
     runs = measured.runs
-    shapes = {tuple(shape) for shape in measured.histories}
     compared = min(len(unpatched.histories), len(measured.sequential_histories))
     identical = compared > 0 and all(
         unpatched.histories[i] == measured.sequential_histories[i] for i in range(compared)
@@ -146,11 +145,9 @@ def _throughput(args: argparse.Namespace, measured: Any, unpatched: Any) -> dict
         },
         "goalPerSecond": 100,
         "cpu": _cpu(measured),
-        "executionEnds": dict(measured.statuses),
         "historyCheck": {
             "identical": identical,
             "comparedExecutions": compared,
-            "distinctShapes": len(shapes),
             "eventsPerExecution": len(measured.sequential_histories[0])
             if measured.sequential_histories
             else 0,

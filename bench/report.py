@@ -67,7 +67,8 @@ def render(results: dict[str, Any]) -> str:
     add(
         f"  history events: {'identical' if check['identical'] else 'DIFFERENT'} with and without the "
         f"speed-ups ({check['comparedExecutions']} executions, {check['eventsPerExecution']} events each); "
-        f"ends: {', '.join(f'{k} {v}' for k, v in sorted(t['executionEnds'].items()))}"
+        f"executions that did not succeed: "
+        f"{runs['workflowSequential']['failures'] + runs['workflowConcurrent']['failures']}"
     )
 
     a = results["acknowledgement"]
