@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import platform
 import sys
@@ -28,9 +27,9 @@ def _prepare_path() -> None:
     for folder in (ROOT, ROOT / "functions" / "shared"):
         if str(folder) not in sys.path:
             sys.path.insert(0, str(folder))
-    logging.getLogger().setLevel(logging.WARNING)
-    for noisy in ("botocore", "urllib3", "moto", "segment", "backoff"):
-        logging.getLogger(noisy).setLevel(logging.ERROR)
+    from local_stack.cli import quiet_logging
+
+    quiet_logging()
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -21,7 +21,7 @@ from typing import Any
 DEFAULT_DATA_DIR = ".data"
 
 
-def _quiet_logging() -> None:
+def quiet_logging() -> None:
     """The functions log JSON lines at INFO in AWS; on a terminal the summary is what matters."""
     logging.getLogger().setLevel(logging.WARNING)
     for noisy in ("botocore", "urllib3", "moto", "segment", "backoff", "werkzeug"):
@@ -321,7 +321,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.data_dir = str(args.data_dir)
-    _quiet_logging()
+    quiet_logging()
     try:
         return int(args.func(args))
     except KeyboardInterrupt:
