@@ -34,9 +34,6 @@ from typing import Any
 #: The baseline Lambda (``bench/baseline.py``), served as ``segment-personalize-baseline``.
 BASELINE = "baseline"
 
-#: The state machine's states an execution of a known user's interaction enters, in order.
-EVERY_STEP = ("Validate", "IsInteraction", "Track", "ShouldRecommend", "Recommend", "FilterTraits")
-
 
 @dataclass
 class Run:

@@ -494,7 +494,6 @@ class MotoStack:
     state_machine: dict[str, Any]
     queue_attributes: dict[str, str]
     table: dict[str, Any]
-    powertools_layer_arn: str
 
 
 def create_moto_stacks(
@@ -600,7 +599,6 @@ def create_moto_stacks(
                 state_machine=state_machine,
                 queue_attributes=queue_attributes,
                 table=table,
-                powertools_layer_arn=powertools,
             )
     moto_log.setLevel(saved_level)
     return stacks
@@ -1117,8 +1115,7 @@ def check_parameter_defaults_match_config(v: Validation) -> str:
         "ItemIdPaths": config.DEFAULT_ITEM_ID_PATHS,
         "FilterRules": config.DEFAULT_FILTER_RULES,
     }
-    models = {**{n: m for n, m in config.ALL_SETTINGS.items()}}
-    fields = {(f.alias or n): f for m in models.values() for n, f in m.model_fields.items()}
+    fields = {(f.alias or n): f for m in config.ALL_SETTINGS.values() for n, f in m.model_fields.items()}
     by_env = {
         "SegmentHost": "SEGMENT_HOST",
         "SegmentTimeout": "SEGMENT_TIMEOUT",
