@@ -14,7 +14,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from segment_personalize.clients import client, secret_or_value
+from segment_personalize.adapters.clients import client, secret_or_value
+from segment_personalize.adapters.personalize import Interaction as PutEventsInteraction
+from segment_personalize.adapters.personalize import (
+    PersonalizeEvents,
+    PersonalizeRecommendations,
+    quote_filter_values,
+)
+from segment_personalize.adapters.segment_identify import SegmentIdentify, build_traits
 from segment_personalize.config import (
     RecommendSettings,
     SyncProfileSettings,
@@ -23,13 +30,6 @@ from segment_personalize.config import (
     load,
 )
 from segment_personalize.interactions import validate_payload
-from segment_personalize.personalize import Interaction as PutEventsInteraction
-from segment_personalize.personalize import (
-    PersonalizeEvents,
-    PersonalizeRecommendations,
-    quote_filter_values,
-)
-from segment_personalize.segment_identify import SegmentIdentify, build_traits
 
 validate_settings = load(ValidateSettings)
 track_settings = load(TrackSettings)

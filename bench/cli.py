@@ -18,7 +18,7 @@ RESULTS = ROOT / "bench" / "results.json"
 
 def template_memory_mb() -> int:
     """Lambda memory of every function (``iac/template.yaml`` Globals), and of the baseline for comparison."""
-    from iac.validate import load_template
+    from iac.template import load_template
 
     return int(load_template()["Globals"]["Function"]["MemorySize"])
 
@@ -27,7 +27,7 @@ def _prepare_path() -> None:
     for folder in (ROOT, ROOT / "functions" / "shared"):
         if str(folder) not in sys.path:
             sys.path.insert(0, str(folder))
-    from local_stack.cli import quiet_logging
+    from cli.main import quiet_logging
 
     quiet_logging()
 
@@ -73,7 +73,7 @@ def _say(text: str) -> None:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from bench import coldstart, prices, quality, workflow
-    from local_stack.engine import FUNCTIONS
+    from local_stack.stepfunctions.engine import FUNCTIONS
 
     started = time.monotonic()
     results: dict[str, Any] = {

@@ -2,7 +2,8 @@
 
 Each actor's last interaction is held out; the model is trained on the rest in time order, and a hit is the
 held-out item among the actor's top 10. Two data sets: the seeded Segment traffic the local stack replays
-(one interaction per visitor and item) and the structured synthetic set of ``local_stack.personalize.model``.
+(one interaction per visitor and item) and the structured synthetic set of
+``local_stack.personalize.recommender``.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Any
 
 
 def hit_rates(seed: int = 11, k: int = 10) -> dict[str, Any]:
-    from local_stack.personalize.model import (
+    from local_stack.personalize.recommender import (
         fit,
         hit_rate_at_k,
         split_last_interaction,

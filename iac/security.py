@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from iac.validate import (
+from iac.template import (
     PARAMETER_SETS,
     ROOT,
     SEGMENT_PRINCIPAL,

@@ -5,7 +5,8 @@
 * Segment: :class:`local_stack.segment.SegmentService` (tracking API and Profile API), found through
   ``SEGMENT_HOST`` and ``SEGMENT_PROFILE_API_URL``.
 * Step Functions, SQS, DynamoDB and Secrets Manager: moto, with the real ASL file run by moto's interpreter
-  and the real handlers behind a Lambda Invoke server (:class:`local_stack.engine.LocalEngine`). The Segment
+  and the real handlers behind a Lambda Invoke server
+  (:class:`local_stack.stepfunctions.engine.LocalEngine`). The Segment
   write key and Profile API token live in Secrets Manager, read by the functions as they are when deployed.
 
 State lives in SQLite files under the data folder: ``personalize.sqlite``, ``segment.sqlite`` and
@@ -19,10 +20,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
-from local_stack.engine import ACCOUNT_ID, DEFAULT_REGION, LocalEngine, default_environment
 from local_stack.personalize import PersonalizeService
-from local_stack.records import RunStore
+from local_stack.run_store import RunStore
 from local_stack.segment import SegmentService
+from local_stack.stepfunctions.engine import ACCOUNT_ID, DEFAULT_REGION, LocalEngine, default_environment
 
 TRACKING_ID = "local-tracking-id"
 CAMPAIGN_ARN = default_environment()["PERSONALIZE_CAMPAIGN_ARN"]

@@ -273,7 +273,7 @@ def interactions(traffic: Traffic) -> list[Any]:
     """The traffic's item interactions as the local model's ``Interaction`` records, one per (visitor, item):
     the first time a visitor touched an item. Used to measure recommendation quality on a held-out split
     (the model never recommends what a visitor already touched, so later repeats would be unreachable)."""
-    from local_stack.personalize.model import Interaction
+    from local_stack.personalize.recommender import Interaction
 
     seen: set[tuple[str, str]] = set()
     result = []

@@ -14,17 +14,17 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import BotoCoreError, ClientError
 
-from segment_personalize.clients import ENTRY_CLIENT_CONFIG, client
+from segment_personalize.adapters.clients import ENTRY_CLIENT_CONFIG, client
 from segment_personalize.config import EntrySettings, load
 from segment_personalize.errors import InvalidSegmentEvent, StartExecutionFailed
-from segment_personalize.model import json_type
-from segment_personalize.naming import (
+from segment_personalize.executions import (
     MAX_EXECUTION_INPUT_BYTES,
     execution_arn,
     execution_input,
     execution_name,
 )
 from segment_personalize.observability import MetricUnit, handler, logger, metrics
+from segment_personalize.segment_events import json_type
 
 settings = load(EntrySettings)
 sfn = client("stepfunctions", ENTRY_CLIENT_CONFIG)

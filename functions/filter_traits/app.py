@@ -8,11 +8,11 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Field
 
-from segment_personalize.clients import secret_or_value
+from segment_personalize.adapters.clients import secret_or_value
+from segment_personalize.adapters.profile_api import ProfileApi
 from segment_personalize.config import FilterRule, FilterTraitsSettings, load
 from segment_personalize.errors import InvalidSegmentEvent
 from segment_personalize.observability import MetricUnit, handler, logger, metrics
-from segment_personalize.profiles import ProfileApi
 
 settings = load(FilterTraitsSettings)
 profiles: ProfileApi | None = (

@@ -7,11 +7,11 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Field
 
-from segment_personalize.clients import client
+from segment_personalize.adapters.clients import client
+from segment_personalize.adapters.personalize import PersonalizeRecommendations, quote_filter_values
 from segment_personalize.config import RecommendSettings, load
 from segment_personalize.errors import InvalidSegmentEvent
 from segment_personalize.observability import MetricUnit, handler, logger, metrics
-from segment_personalize.personalize import PersonalizeRecommendations, quote_filter_values
 
 settings = load(RecommendSettings)
 filter_values = quote_filter_values(settings.filter_values)

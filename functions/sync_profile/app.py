@@ -15,17 +15,17 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Field
 
-from segment_personalize.clients import secret_or_value
-from segment_personalize.config import SyncProfileSettings, load
-from segment_personalize.errors import InvalidSegmentEvent
-from segment_personalize.idempotency import Idempotency
-from segment_personalize.observability import MetricUnit, handler, logger, metrics
-from segment_personalize.segment_identify import (
+from segment_personalize.adapters.clients import secret_or_value
+from segment_personalize.adapters.idempotency import Idempotency
+from segment_personalize.adapters.segment_identify import (
     MAX_MESSAGE_BYTES,
     SegmentIdentify,
     build_traits,
     message_size,
 )
+from segment_personalize.config import SyncProfileSettings, load
+from segment_personalize.errors import InvalidSegmentEvent
+from segment_personalize.observability import MetricUnit, handler, logger, metrics
 
 #: Namespace of the identify messageIds: uuid5(namespace, Segment messageId) is the same on every retry,
 #: so Segment deduplicates a step that ran twice. Never change it.

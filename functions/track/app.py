@@ -1,7 +1,7 @@
 """Track: send a message's interactions to Amazon Personalize through the event tracker (PutEvents).
 
 Each PutEvents call (at most 10 events) is an idempotent unit keyed on the tracking id and its eventIds
-(``segment_personalize.idempotency``): when the state machine retries a Track whose second call was
+(``segment_personalize.adapters.idempotency``): when the state machine retries a Track whose second call was
 throttled, the first call is not sent again; when Segment redelivers a message into a second execution
 (Express workflows do not dedupe by name), nothing is sent again. The result is the same on every repeat.
 """
@@ -13,12 +13,12 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Field
 
-from segment_personalize.clients import client
+from segment_personalize.adapters.clients import client
+from segment_personalize.adapters.idempotency import Idempotency
+from segment_personalize.adapters.personalize import Interaction, PersonalizeEvents, check_put_events
 from segment_personalize.config import TrackSettings, load
-from segment_personalize.idempotency import Idempotency
 from segment_personalize.limits import MAX_EVENTS_PER_CALL
 from segment_personalize.observability import MetricUnit, handler, logger, metrics
-from segment_personalize.personalize import Interaction, PersonalizeEvents, check_put_events
 
 #: Prefix of the idempotency record ids of PutEvents calls. Never change it: records written under the old
 #: prefix would no longer be found, and the events of the last 24 h could be sent again.

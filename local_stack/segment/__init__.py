@@ -26,7 +26,7 @@ How messages change profiles (dedupe, identity resolution, trait merging) is des
 """
 
 from local_stack.segment.faults import Fault, FaultInjector
-from local_stack.segment.service import MAX_BATCH_BYTES, MAX_MESSAGE_BYTES, SegmentService, write_key_id
+from local_stack.segment.responses import MAX_BATCH_BYTES, MAX_MESSAGE_BYTES, SegmentService, write_key_id
 from local_stack.segment.store import SegmentStore, merge_traits, parse_external_id
 
 __all__ = [

@@ -7,7 +7,7 @@ import logging
 import signal
 import threading
 
-from local_stack.segment.service import SegmentService
+from local_stack.segment.responses import SegmentService
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -20,10 +20,10 @@ from typing import Any
 import boto3
 import pytest
 
-from local_stack.engine import DEFAULT_REGION
-from local_stack.redrive import redrive
-from local_stack.runner import replay
+from cli.redrive import redrive
+from local_stack.destination import replay
 from local_stack.stack import PROFILE_TOKEN, WRITE_KEY, LocalStack
+from local_stack.stepfunctions.engine import DEFAULT_REGION
 from local_stack.traffic import generate
 from tests.events import event_names, load_event
 

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from iac import build, validate
+from iac import build
+from iac import template as validate
 
 pytestmark = pytest.mark.iac
 

@@ -18,7 +18,7 @@ import pytest
 
 from iac import security
 from iac.security import Request, evaluate
-from iac.validate import PARAMETER_SETS, SEGMENT_PRINCIPAL, TEMPLATE, CheckFailed, Validation
+from iac.template import PARAMETER_SETS, SEGMENT_PRINCIPAL, TEMPLATE, CheckFailed, Validation
 
 pytestmark = [pytest.mark.iac, pytest.mark.timeout(180)]
 

@@ -1,4 +1,4 @@
-"""The SAM template, checked offline by iac/validate.py: one test per check, each also proven able to fail.
+"""The SAM template, checked offline by iac/template.py: one test per check, each also proven able to fail.
 
 The ``validation`` fixture translates the real template once (both parameter sets) and creates its moto
 stacks once; the tests that prove a check can fail run it on a modified copy of the template or ASL.
@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from iac import validate
-from iac.validate import CheckFailed, Validation
+from iac import template as validate
+from iac.template import CheckFailed, Validation
 
 pytestmark = pytest.mark.iac
 

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from botocore.stub import Stubber
 
-from local_stack.engine import LocalEngine
+from local_stack.stepfunctions.engine import LocalEngine
 from segment_personalize.errors import SegmentPersonalizeError
 
 

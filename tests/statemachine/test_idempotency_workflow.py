@@ -14,7 +14,7 @@ from typing import Any
 import boto3
 import pytest
 
-from local_stack.engine import LocalEngine
+from local_stack.stepfunctions.engine import LocalEngine
 from segment_personalize.errors import PersonalizeThrottled
 from tests.events import load_event
 

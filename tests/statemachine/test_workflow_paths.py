@@ -12,12 +12,10 @@ from typing import Any
 import pytest
 from botocore.stub import ANY
 
-from local_stack.engine import LocalEngine
+from local_stack.stepfunctions.engine import LocalEngine
 from segment_personalize.errors import ProfileApiThrottled, SegmentUnavailable
 from state_machines import load_definition
-from tests.events import load_event
-from tests.statemachine.conftest import Services
-from tests.statemachine.history import (
+from state_machines.history import (
     entered,
     in_state,
     lambda_outcomes,
@@ -25,6 +23,8 @@ from tests.statemachine.history import (
     scheduled_inputs,
     scheduled_resources,
 )
+from tests.events import load_event
+from tests.statemachine.conftest import Services
 
 pytestmark = [pytest.mark.statemachine, pytest.mark.timeout(30)]
 

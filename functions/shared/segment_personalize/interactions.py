@@ -18,7 +18,14 @@ from pydantic.alias_generators import to_camel
 from segment_personalize.config import ValidateSettings
 from segment_personalize.errors import InvalidSegmentEvent
 from segment_personalize.limits import MAX_ID_LENGTH, MAX_IMPRESSION_IDS, MAX_RECOMMENDATION_ID_LENGTH
-from segment_personalize.model import SegmentMessage, TrackMessage, cap, json_type, parse_message, show
+from segment_personalize.segment_events import (
+    SegmentMessage,
+    TrackMessage,
+    cap,
+    json_type,
+    parse_message,
+    show,
+)
 
 
 class _Result(BaseModel):

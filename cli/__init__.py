@@ -1,0 +1,1 @@
+"""The ``segment-personalize`` command: one module per command."""

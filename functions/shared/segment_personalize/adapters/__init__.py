@@ -1,0 +1,1 @@
+"""Adapters of the shared layer: AWS and Segment behind small interfaces."""

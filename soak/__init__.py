@@ -1,0 +1,1 @@
+"""The soak harness: generated traffic delivered twice with faults on, then a redrive."""

@@ -1,0 +1,169 @@
+"""The engine's speed-ups change nothing an execution shows: the same history events, descriptions and
+GetExecutionHistory answers as moto's interpreter as it comes (``LocalEngine(fast=False)``).
+
+The same Segment messages run through the whole local stack twice, once with each engine, on every path a
+message can take: synced, tracked only (anonymous), ignored, rejected, retried then synced, dead-lettered.
+"""
+
+from __future__ import annotations
+
+import copy
+import enum
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from local_stack.stack import LocalStack
+from local_stack.stepfunctions.engine import LocalEngine, json_deepcopy, parsed_program
+from state_machines.history import entered
+from tests.events import load_event
+
+pytestmark = [pytest.mark.statemachine, pytest.mark.timeout(180)]
+
+#: The history of a known user's interaction, as recorded from moto's interpreter without the speed-ups.
+SYNCED_PATH = [
+    ("ExecutionStarted", ""),
+    ("TaskStateEntered", "Validate"),
+    ("LambdaFunctionScheduled", ""),
+    ("LambdaFunctionStarted", ""),
+    ("LambdaFunctionSucceeded", ""),
+    ("TaskStateExited", "Validate"),
+    ("ChoiceStateEntered", "IsInteraction"),
+    ("ChoiceStateExited", "IsInteraction"),
+    ("TaskStateEntered", "Track"),
+    ("LambdaFunctionScheduled", ""),
+    ("LambdaFunctionStarted", ""),
+    ("LambdaFunctionSucceeded", ""),
+    ("TaskStateExited", "Track"),
+    ("ChoiceStateEntered", "ShouldRecommend"),
+    ("ChoiceStateExited", "ShouldRecommend"),
+    ("TaskStateEntered", "Recommend"),
+    ("LambdaFunctionScheduled", ""),
+    ("LambdaFunctionStarted", ""),
+    ("LambdaFunctionSucceeded", ""),
+    ("TaskStateExited", "Recommend"),
+    ("TaskStateEntered", "FilterTraits"),
+    ("LambdaFunctionScheduled", ""),
+    ("LambdaFunctionStarted", ""),
+    ("LambdaFunctionSucceeded", ""),
+    ("TaskStateExited", "FilterTraits"),
+    ("TaskStateEntered", "SyncProfile"),
+    ("LambdaFunctionScheduled", ""),
+    ("LambdaFunctionStarted", ""),
+    ("LambdaFunctionSucceeded", ""),
+    ("TaskStateExited", "SyncProfile"),
+    ("SucceedStateEntered", "Synced"),
+    ("SucceedStateExited", "Synced"),
+    ("ExecutionSucceeded", ""),
+]
+
+#: (name, message factory, Personalize faults queued before it): every path of the workflow.
+CASES = [
+    ("synced", "order_completed", []),
+    ("anonymous", "anonymous_only", []),
+    ("identify", "identify_traits", []),
+    ("malformed", "malformed_bad_timestamp", []),
+    ("retried", "track_sku", [("PutEvents", "ThrottlingException", 3)]),
+    ("dead-lettered", "track_sku", [("GetRecommendations", "InvalidInputException", 1)]),
+]
+
+
+def shape(history: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """(type, state name) of each event: what differs between two runs of the same message is only
+    timestamps, ids of requests and the recommendation id."""
+    out = []
+    for event in history:
+        details = event.get("stateEnteredEventDetails") or event.get("stateExitedEventDetails") or {}
+        out.append((event["type"], details.get("name", "")))
+    return out
+
+
+def run_cases(data_dir: Path, *, fast: bool) -> dict[str, dict[str, Any]]:
+    results: dict[str, dict[str, Any]] = {}
+    with LocalStack(data_dir, skip_retry_waits=True, fast=fast) as stack:
+        assert stack.engine is not None
+        assert stack.personalize is not None
+        assert (stack.engine._speedups is not None) is fast
+        for index, (name, fixture, faults) in enumerate(CASES):
+            message = load_event(fixture)
+            message["messageId"] = f"speed-{index}-{name}"
+            for operation, error, count in faults:
+                stack.personalize.faults.add(operation, error, count=count)
+            stack.send_to_segment(message)
+            arn = stack.engine.start(message)
+            description = stack.engine.wait(arn, timeout=60)
+            stack.personalize.faults.clear()
+            # read both ways: in process (fast) and through the API
+            history = stack.engine.history(arn)
+            api_history = stack.engine._sfn.get_execution_history(executionArn=arn)["events"]
+            api_description = stack.engine._sfn.describe_execution(executionArn=arn)
+            results[name] = {
+                "status": description["status"],
+                "shape": shape(history),
+                "equal_to_api": history == api_history,
+                "description_keys": sorted(description),
+                "api_description_keys": sorted(set(api_description) - {"ResponseMetadata"}),
+                "waits": len(stack.engine.retry_waits),
+            }
+    return results
+
+
+@pytest.fixture(scope="module")
+def both(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], dict[str, Any]]:
+    slow = run_cases(tmp_path_factory.mktemp("as-it-comes"), fast=False)
+    fast = run_cases(tmp_path_factory.mktemp("fast"), fast=True)
+    return slow, fast
+
+
+def test_every_path_has_the_same_history_events_with_and_without_the_speed_ups(
+    both: tuple[dict[str, Any], dict[str, Any]],
+) -> None:
+    slow, fast = both
+    for name, _, _ in CASES:
+        assert fast[name]["shape"] == slow[name]["shape"], name
+        assert fast[name]["status"] == slow[name]["status"], name
+    # the paths are the ones this test means to cover
+    assert slow["synced"]["shape"] == SYNCED_PATH
+    assert entered_names(slow["anonymous"])[-1] == "Tracked"
+    assert entered_names(slow["identify"])[-1] == "Ignored"
+    assert entered_names(slow["malformed"])[-1] == "Rejected"
+    assert entered_names(slow["retried"]).count("Track") == 1
+    assert [t for t, _ in slow["retried"]["shape"]].count("LambdaFunctionFailed") >= 1
+    assert slow["dead-lettered"]["status"] == "FAILED"
+    assert "SendToDeadLetterQueue" in entered_names(slow["dead-lettered"])
+
+
+def entered_names(result: dict[str, Any]) -> list[str]:
+    return entered([{"type": t, "stateEnteredEventDetails": {"name": n}} for t, n in result["shape"]])
+
+
+def test_reads_in_process_equal_the_api_answers(both: tuple[dict[str, Any], dict[str, Any]]) -> None:
+    _, fast = both
+    for name, result in fast.items():
+        assert result["equal_to_api"], name
+        assert result["description_keys"] == result["api_description_keys"], name
+
+
+def test_json_deepcopy_is_deepcopy_shared_objects_included() -> None:
+    class Colour(enum.Enum):
+        RED = 1
+
+    shared = {"items": [1, 2.5, "x", None, True]}
+    value = {"a": shared, "b": shared, "c": [shared, (1, 2)], "d": Colour.RED, 3: "int key"}
+    for original in (value, {"a": shared, "b": [shared, shared]}, [shared, {"k": shared}]):
+        copied = json_deepcopy(original)
+        assert copied == copy.deepcopy(original)
+        assert copied is not original
+    copied = json_deepcopy(value)
+    assert copied["a"] is copied["b"] is copied["c"][0]
+    assert copied["a"] is not shared
+    assert copied["d"] is Colour.RED
+
+
+def test_a_program_is_parsed_once_per_definition() -> None:
+    with LocalEngine() as engine:
+        definition = engine._sfn.describe_state_machine(stateMachineArn=engine.state_machine_arn)[
+            "definition"
+        ]
+    assert parsed_program(definition) is parsed_program(definition)
