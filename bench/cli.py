@@ -73,7 +73,7 @@ def _say(text: str) -> None:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from bench import coldstart, prices, quality, workflow
-    from local_stack.stepfunctions.engine import FUNCTIONS
+    from functions import FUNCTIONS
 
     started = time.monotonic()
     results: dict[str, Any] = {

@@ -37,6 +37,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+import functions as function_names
+from functions import FUNCTIONS as ALL_FUNCTIONS
 from state_machines import ASL_PATH, placeholders_in, substitute
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -62,21 +64,13 @@ RUNTIME = "python3.12"
 ARCHITECTURE = "arm64"
 
 #: function folder -> logical id in the template
-FUNCTIONS = {
-    "entry": "EntryFunction",
-    "validate": "ValidateFunction",
-    "track": "TrackFunction",
-    "recommend": "RecommendFunction",
-    "filter_traits": "FilterTraitsFunction",
-    "sync_profile": "SyncProfileFunction",
-}
+FUNCTIONS = {function: function_names.logical_id(function) for function in ALL_FUNCTIONS}
 #: ASL placeholder -> what DefinitionSubstitutions must give it
 PLACEHOLDERS: dict[str, Any] = {
-    "ValidateFunctionArn": {"Fn::GetAtt": ["ValidateFunction", "Arn"]},
-    "TrackFunctionArn": {"Fn::GetAtt": ["TrackFunction", "Arn"]},
-    "RecommendFunctionArn": {"Fn::GetAtt": ["RecommendFunction", "Arn"]},
-    "FilterTraitsFunctionArn": {"Fn::GetAtt": ["FilterTraitsFunction", "Arn"]},
-    "SyncProfileFunctionArn": {"Fn::GetAtt": ["SyncProfileFunction", "Arn"]},
+    **{
+        function_names.placeholder(function): {"Fn::GetAtt": [function_names.logical_id(function), "Arn"]}
+        for function in function_names.STEPS
+    },
     "DeadLetterQueueUrl": {"Ref": "DeadLetterQueue"},
 }
 OUTPUTS = {"EntryFunctionArn", "SegmentRoleArn", "StateMachineArn", "DeadLetterQueueUrl"}

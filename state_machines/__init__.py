@@ -13,16 +13,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from functions import STEPS, placeholder
+
 ASL_PATH = Path(__file__).with_name("segment_personalize.asl.json")
 
 #: Placeholder of each Lambda task's ARN -> the folder of its function under ``functions/``.
-FUNCTION_PLACEHOLDERS: dict[str, str] = {
-    "ValidateFunctionArn": "validate",
-    "TrackFunctionArn": "track",
-    "RecommendFunctionArn": "recommend",
-    "FilterTraitsFunctionArn": "filter_traits",
-    "SyncProfileFunctionArn": "sync_profile",
-}
+FUNCTION_PLACEHOLDERS: dict[str, str] = {placeholder(function): function for function in STEPS}
 DEAD_LETTER_QUEUE_PLACEHOLDER = "DeadLetterQueueUrl"
 
 #: Every placeholder of the ASL file, as listed in docs/contract.md.

@@ -5,10 +5,11 @@ from __future__ import annotations
 import importlib
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from types import ModuleType
 
 import pytest
+
+from tests.fakes import LambdaContext
 
 
 @pytest.fixture(autouse=True)
@@ -20,23 +21,9 @@ def aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("AWS_PROFILE", raising=False)
 
 
-@dataclass
-class FakeLambdaContext:
-    """What Powertools' ``inject_lambda_context`` reads from a Lambda context."""
-
-    function_name: str = "segment-personalize-test"
-    function_version: str = "$LATEST"
-    memory_limit_in_mb: int = 128
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:segment-personalize-test"
-    aws_request_id: str = "52fdfc07-2182-454f-963f-5f0f9a621d72"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 5_000
-
-
 @pytest.fixture
-def lambda_context() -> FakeLambdaContext:
-    return FakeLambdaContext()
+def lambda_context() -> LambdaContext:
+    return LambdaContext(timeout_ms=5_000)
 
 
 @pytest.fixture

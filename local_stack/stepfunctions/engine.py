@@ -46,12 +46,13 @@ import time
 import traceback
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
 from types import ModuleType
 from typing import Any, TextIO
 from urllib.parse import unquote, urlsplit
 
+from functions import FUNCTIONS
+from local_stack.lambda_runtime.context import LambdaContext
 from local_stack.loopback import LoopbackServer
 from state_machines import ASL_PATH, DEAD_LETTER_QUEUE_PLACEHOLDER, FUNCTION_PLACEHOLDERS, substitute
 
@@ -61,8 +62,6 @@ STATE_MACHINE_NAME = "segment-personalize"
 DEAD_LETTER_QUEUE_NAME = "segment-personalize-dead-letters"
 FUNCTION_PREFIX = "segment-personalize-"
 
-#: Every function the engine can run: the five steps and the entry function Segment invokes.
-FUNCTIONS: tuple[str, ...] = ("entry", *FUNCTION_PLACEHOLDERS.values())
 
 #: Variables removed while the engine runs, so moto (not some other endpoint) answers Step Functions and SQS.
 _UNSET_WHILE_RUNNING = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SFN", "AWS_ENDPOINT_URL_SQS", "AWS_PROFILE")
@@ -111,27 +110,6 @@ def default_environment(
         "POWERTOOLS_TRACE_DISABLED": "true",
         "POWERTOOLS_LOG_LEVEL": "WARNING",
     }
-
-
-@dataclass
-class LambdaContext:
-    """The parts of Lambda's context object that Powertools and the handlers read."""
-
-    function_name: str
-    invoked_function_arn: str
-    aws_request_id: str
-    memory_limit_in_mb: int = 256
-    function_version: str = "$LATEST"
-    log_group_name: str = ""
-    log_stream_name: str = "local"
-    timeout_ms: int = 30_000
-
-    def __post_init__(self) -> None:
-        self.log_group_name = self.log_group_name or f"/aws/lambda/{self.function_name}"
-        self._deadline = time.monotonic() + self.timeout_ms / 1000
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
 class InvocationError(Exception):

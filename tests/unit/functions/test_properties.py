@@ -27,9 +27,9 @@ from segment_personalize.adapters.personalize import Interaction, check_put_even
 from segment_personalize.errors import InvalidSegmentEvent, StartExecutionFailed
 from segment_personalize.executions import MAX_EXECUTION_INPUT_BYTES, execution_name
 from segment_personalize.segment_events import MAX_REASON_LENGTH, parse_message
-from tests.conftest import FakeLambdaContext
 from tests.contract import INTERACTION_KEYS, RESULT_KEYS
 from tests.events import event_names, load_event
+from tests.fakes import LambdaContext
 
 pytestmark = pytest.mark.unit
 
@@ -41,7 +41,7 @@ NAMES_A_FIELD = re.compile(
     r"^(?:[^\s:;]+(?: \[\d+\])?: \S"
     r"|(?:track|page|screen|identify|group|alias) message needs userId or anonymousId)"
 )
-CONTEXT = FakeLambdaContext()
+CONTEXT = LambdaContext(timeout_ms=5_000)
 # Every example reuses the module a fixture loaded; each builds its own fakes, so no state leaks across.
 FAST = settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 FEWER = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

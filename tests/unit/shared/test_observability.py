@@ -43,10 +43,10 @@ _PATCHED = (
 _INVOKE_VALIDATE = (
     "import json, sys\n"
     "from functions.validate import app\n"
-    "from tests.conftest import FakeLambdaContext\n"
+    "from tests.fakes import LambdaContext\n"
     "from tests.events import load_event\n"
     "event = load_event('order_completed')\n"
-    "result = app.lambda_handler({'messageId': event['messageId'], 'event': event}, FakeLambdaContext())\n"
+    "result = app.lambda_handler({'messageId': event['messageId'], 'event': event}, LambdaContext())\n"
     "print(json.dumps(result['status']))\n"
 )
 

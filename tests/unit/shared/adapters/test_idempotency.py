@@ -28,7 +28,7 @@ from segment_personalize.errors import (
     SegmentUnavailable,
     StepAlreadyInProgress,
 )
-from tests.conftest import FakeLambdaContext
+from tests.fakes import LambdaContext
 
 pytestmark = pytest.mark.unit
 
@@ -139,7 +139,7 @@ def records(dynamodb: Any) -> list[dict[str, Any]]:
 
 # --- track -----------------------------------------------------------------------------------------------
 def test_a_repeated_track_sends_each_batch_once_and_answers_the_same(
-    track: tuple[ModuleType, FakeEvents], lambda_context: FakeLambdaContext, dynamodb: Any
+    track: tuple[ModuleType, FakeEvents], lambda_context: LambdaContext, dynamodb: Any
 ) -> None:
     module, events = track
     # given a message of 23 products, tracked once
@@ -164,7 +164,7 @@ def test_a_repeated_track_sends_each_batch_once_and_answers_the_same(
 
 
 def test_a_retry_after_a_throttled_second_call_sends_only_the_calls_not_yet_made(
-    track: tuple[ModuleType, FakeEvents], lambda_context: FakeLambdaContext
+    track: tuple[ModuleType, FakeEvents], lambda_context: LambdaContext
 ) -> None:
     module, events = track
     # given call 2 of 3 is throttled
@@ -183,7 +183,7 @@ def test_a_retry_after_a_throttled_second_call_sends_only_the_calls_not_yet_made
 
 def test_another_message_and_another_tracker_are_tracked(
     track: tuple[ModuleType, FakeEvents],
-    lambda_context: FakeLambdaContext,
+    lambda_context: LambdaContext,
     load_app: Callable[..., ModuleType],
 ) -> None:
     module, events = track
@@ -199,7 +199,7 @@ def test_another_message_and_another_tracker_are_tracked(
 
 
 def test_a_record_is_keyed_by_its_batch_and_kept_24_hours(
-    track: tuple[ModuleType, FakeEvents], lambda_context: FakeLambdaContext, dynamodb: Any
+    track: tuple[ModuleType, FakeEvents], lambda_context: LambdaContext, dynamodb: Any
 ) -> None:
     module, _ = track
     before = int(time.time())
@@ -213,7 +213,7 @@ def test_a_record_is_keyed_by_its_batch_and_kept_24_hours(
 
 
 def test_a_duplicate_running_at_the_same_time_fails_with_a_retryable_error(
-    track: tuple[ModuleType, FakeEvents], lambda_context: FakeLambdaContext
+    track: tuple[ModuleType, FakeEvents], lambda_context: LambdaContext
 ) -> None:
     module, events = track
     raised: list[BaseException] = []
@@ -243,28 +243,20 @@ def test_a_step_that_died_mid_call_is_retryable_once_its_deadline_passed(
     # for a loaded CI machine to make the next call before the deadline)
     events.failures["m1-0"] = ProcessDied()
     with pytest.raises(ProcessDied):
-        module.lambda_handler(track_payload(1), FakeLambdaContextWith(remaining_ms=3_000))
+        module.lambda_handler(track_payload(1), LambdaContext(timeout_ms=3_000))
     # when retried before that deadline: the record still holds the key
     with pytest.raises(StepAlreadyInProgress):
-        module.lambda_handler(track_payload(1), FakeLambdaContextWith(remaining_ms=5_000))
+        module.lambda_handler(track_payload(1), LambdaContext(timeout_ms=5_000))
     # when retried after it: the call is made
     time.sleep(3.1)
-    result = module.lambda_handler(track_payload(1), FakeLambdaContextWith(remaining_ms=5_000))
+    result = module.lambda_handler(track_payload(1), LambdaContext(timeout_ms=5_000))
     assert result["calls"] == 1
     assert events.attempts == [["m1-0"], ["m1-0"]]
     assert events.sent == [["m1-0"]]
 
 
-@dataclass
-class FakeLambdaContextWith(FakeLambdaContext):
-    remaining_ms: int = 5_000
-
-    def get_remaining_time_in_millis(self) -> int:
-        return self.remaining_ms
-
-
 def test_without_idempotency_table_everything_is_sent_and_the_cold_start_says_so(
-    load_app: Callable[..., ModuleType], lambda_context: FakeLambdaContext, caplog: pytest.LogCaptureFixture
+    load_app: Callable[..., ModuleType], lambda_context: LambdaContext, caplog: pytest.LogCaptureFixture
 ) -> None:
     # given no IDEMPOTENCY_TABLE (and no DynamoDB at all)
     module = load_app("track", PERSONALIZE_TRACKING_ID=TRACKING_ID)
@@ -290,7 +282,7 @@ def test_an_invalid_table_name_fails_at_import(load_app: Callable[..., ModuleTyp
 
 
 def test_a_missing_table_is_a_configuration_error_and_nothing_is_sent(
-    load_app: Callable[..., ModuleType], dynamodb: Any, lambda_context: FakeLambdaContext
+    load_app: Callable[..., ModuleType], dynamodb: Any, lambda_context: LambdaContext
 ) -> None:
     module = load_app("track", PERSONALIZE_TRACKING_ID=TRACKING_ID, IDEMPOTENCY_TABLE="not-created")
     module.personalize = events = FakeEvents()
@@ -300,7 +292,7 @@ def test_a_missing_table_is_a_configuration_error_and_nothing_is_sent(
 
 
 def test_a_throttled_table_is_a_retryable_error_and_nothing_is_sent(
-    track: tuple[ModuleType, FakeEvents], lambda_context: FakeLambdaContext
+    track: tuple[ModuleType, FakeEvents], lambda_context: LambdaContext
 ) -> None:
     module, events = track
     with Stubber(module.idempotency.persistence.client) as stubber:
@@ -319,7 +311,7 @@ def sync_payload(message_id: str = "m1") -> dict[str, Any]:
 
 
 def test_a_repeated_sync_sends_one_identify_and_answers_the_same(
-    sync_profile: tuple[ModuleType, FakeSegment], lambda_context: FakeLambdaContext
+    sync_profile: tuple[ModuleType, FakeSegment], lambda_context: LambdaContext
 ) -> None:
     module, segment = sync_profile
     first = module.lambda_handler(sync_payload(), lambda_context)
@@ -334,7 +326,7 @@ def test_a_repeated_sync_sends_one_identify_and_answers_the_same(
 
 
 def test_a_failed_sync_is_sent_again_on_retry(
-    sync_profile: tuple[ModuleType, FakeSegment], lambda_context: FakeLambdaContext
+    sync_profile: tuple[ModuleType, FakeSegment], lambda_context: LambdaContext
 ) -> None:
     module, segment = sync_profile
     segment.failures.append(SegmentUnavailable("Segment tracking API refused the identify: HTTP 503"))
@@ -346,7 +338,7 @@ def test_a_failed_sync_is_sent_again_on_retry(
 
 
 def test_sync_without_idempotency_table_sends_every_time(
-    load_app: Callable[..., ModuleType], lambda_context: FakeLambdaContext
+    load_app: Callable[..., ModuleType], lambda_context: LambdaContext
 ) -> None:
     module = load_app("sync_profile", SEGMENT_WRITE_KEY="write-key", SEGMENT_HOST="http://127.0.0.1:9")
     module.segment = segment = FakeSegment()

@@ -1,0 +1,1 @@
+"""The Lambda runtime of the local stack: the context object, the invoker and the Lambda Invoke API server."""
