@@ -18,28 +18,27 @@
 
 from __future__ import annotations
 
-import ast
 import contextlib
 import copy
-import io
 import json
 import logging
 import os
 import re
 import sys
 import time
-import warnings
-import zipfile
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import functions as function_names
 from functions import FUNCTIONS as ALL_FUNCTIONS
 from state_machines import ASL_PATH, placeholders_in, substitute
+
+if TYPE_CHECKING:
+    from iac.moto_stack import MotoStack
 
 ROOT = Path(__file__).resolve().parent.parent
 IAC = ROOT / "iac"
@@ -128,10 +127,6 @@ def expected_resource_types(parameter_set: str) -> Counter[str]:
     extra = FULL_EXTRA_RESOURCES if parameter_set == "full" else {}
     return Counter(EXPECTED_RESOURCE_TYPES) + Counter(extra)
 
-
-#: moto 5.2 has no CloudFormation support for these: they are left out of the stacks given to moto, and a
-#: reference to one becomes a made-up ARN (checked on the translated JSON instead).
-MOTO_UNSUPPORTED = {"AWS::CloudWatch::Alarm", "AWS::SecretsManager::Secret", "AWS::SNS::Subscription"}
 
 #: A deployment with a campaign, no Profile API, STANDARD logging at ERROR: the smallest valid answers.
 BASE_PARAMETERS = {
@@ -446,198 +441,6 @@ def flatten_sub(node: Any) -> str:
 
 
 # ------------------------------------------------------------------------------------------------------------
-# moto
-# ------------------------------------------------------------------------------------------------------------
-
-
-def zip_folder(folder: Path) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for path in sorted(folder.rglob("*")):
-            if path.is_file() and "__pycache__" not in path.parts:
-                archive.write(path, path.relative_to(folder).as_posix())
-    return buffer.getvalue()
-
-
-def replace_dynamic_references(node: Any, values: Mapping[str, str]) -> Any:
-    """``{{resolve:ssm:NAME}}`` -> the value CloudFormation would read (moto does not resolve them)."""
-    if isinstance(node, dict):
-        return {k: replace_dynamic_references(v, values) for k, v in node.items()}
-    if isinstance(node, list):
-        return [replace_dynamic_references(v, values) for v in node]
-    if isinstance(node, str):
-
-        def lookup(match: re.Match[str]) -> str:
-            require(match.group(1) in values, f"no fake value for SSM parameter {match.group(1)}")
-            return values[match.group(1)]
-
-        return re.sub(r"\{\{resolve:ssm:([^}:]+)\}\}", lookup, node)
-    return node
-
-
-@dataclass
-class MotoStack:
-    status: str
-    reason: str
-    outputs: dict[str, str]
-    resources: list[dict[str, Any]]
-    functions: dict[str, dict[str, Any]]  # logical id -> GetFunctionConfiguration
-    roles: dict[
-        str, dict[str, Any]
-    ]  # logical id -> {"trust": ..., "policies": {name: document}, "managed": [...]}
-    state_machine: dict[str, Any]
-    queue_attributes: dict[str, str]
-    table: dict[str, Any]
-
-
-def create_moto_stacks(
-    translated: Mapping[str, Mapping[str, Any]],
-    code: Mapping[str, Path],
-    parameters: Mapping[str, Mapping[str, str]],
-) -> dict[str, MotoStack]:
-    """Create one stack per parameter set (translated[name] with parameters[name]) in one mocked account."""
-    import boto3
-    from moto import mock_aws
-
-    def client(service: str) -> Any:
-        return boto3.client(service, region_name=REGION)  # type: ignore[call-overload]
-
-    stacks: dict[str, MotoStack] = {}
-    moto_log = logging.getLogger("moto")
-    saved_level = moto_log.level
-    moto_log.setLevel(logging.ERROR)  # "No Moto CloudFormation support for ..." (see MOTO_UNSUPPORTED)
-    with aws_context(), mock_aws(), warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Tried to parse .* not supported by moto")
-        s3 = client("s3")
-        s3.create_bucket(Bucket=ARTIFACT_BUCKET)
-        for logical_id, folder in code.items():
-            s3.put_object(Bucket=ARTIFACT_BUCKET, Key=f"{logical_id}.zip", Body=zip_folder(folder))
-        lambda_ = client("lambda")
-        # Stands in for the public Powertools layer that the SSM parameter names.
-        powertools = lambda_.publish_layer_version(
-            LayerName="AWSLambdaPowertoolsPythonV3-python312-arm64",
-            Content={"ZipFile": _empty_zip()},
-            CompatibleRuntimes=[RUNTIME],
-            CompatibleArchitectures=[ARCHITECTURE],
-        )["LayerVersionArn"]
-        cfn = client("cloudformation")
-        iam = client("iam")
-        sfn = client("stepfunctions")
-        sqs = client("sqs")
-        dynamodb = client("dynamodb")
-        for name, template in translated.items():
-            stack_name = STACK_NAME if name == "base" else f"{STACK_NAME}-{name}"
-            body = replace_dynamic_references(
-                stand_in_unsupported(template), {POWERTOOLS_PARAMETER: powertools}
-            )
-            cfn.create_stack(
-                StackName=stack_name,
-                TemplateBody=json.dumps(body),
-                Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters[name].items()],
-                Capabilities=["CAPABILITY_IAM"],
-            )
-            stack = cfn.describe_stacks(StackName=stack_name)["Stacks"][0]
-            resources: list[dict[str, Any]] = []
-            for page in cfn.get_paginator("list_stack_resources").paginate(StackName=stack_name):
-                resources.extend(page["StackResourceSummaries"])
-            physical = {r["LogicalResourceId"]: r["PhysicalResourceId"] for r in resources}
-            functions = {
-                lid: lambda_.get_function_configuration(FunctionName=physical[lid])
-                for lid in FUNCTIONS.values()
-                if lid in physical
-            }
-            roles: dict[str, dict[str, Any]] = {}
-            for r in resources:
-                if r["ResourceType"] != "AWS::IAM::Role":
-                    continue
-                role_name = r["PhysicalResourceId"]
-                role = iam.get_role(RoleName=role_name)["Role"]
-                policies = {
-                    p: _document(iam.get_role_policy(RoleName=role_name, PolicyName=p)["PolicyDocument"])
-                    for p in iam.list_role_policies(RoleName=role_name)["PolicyNames"]
-                }
-                managed = [
-                    p["PolicyArn"]
-                    for p in iam.list_attached_role_policies(RoleName=role_name)["AttachedPolicies"]
-                ]
-                roles[r["LogicalResourceId"]] = {
-                    "arn": role["Arn"],
-                    "trust": role["AssumeRolePolicyDocument"],
-                    "policies": policies,
-                    "managed": managed,
-                }
-            state_machine = (
-                sfn.describe_state_machine(stateMachineArn=physical["StateMachine"])
-                if "StateMachine" in physical
-                else {}
-            )
-            queue_attributes = (
-                sqs.get_queue_attributes(QueueUrl=physical["DeadLetterQueue"], AttributeNames=["All"])[
-                    "Attributes"
-                ]
-                if "DeadLetterQueue" in physical
-                else {}
-            )
-            table = (
-                dynamodb.describe_table(TableName=physical["IdempotencyTable"])["Table"]
-                if "IdempotencyTable" in physical
-                else {}
-            )
-            stacks[name] = MotoStack(
-                status=stack["StackStatus"],
-                reason=stack.get("StackStatusReason", ""),
-                outputs={o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])},
-                resources=resources,
-                functions=functions,
-                roles=roles,
-                state_machine=state_machine,
-                queue_attributes=queue_attributes,
-                table=table,
-            )
-    moto_log.setLevel(saved_level)
-    return stacks
-
-
-def stand_in_unsupported(template: Mapping[str, Any]) -> dict[str, Any]:
-    """The template without MOTO_UNSUPPORTED resources; a ``Ref`` to one becomes a made-up ARN."""
-    template = copy.deepcopy(dict(template))
-    stand_ins: dict[str, str] = {}
-    for logical_id, resource in list(template["Resources"].items()):
-        if resource["Type"] in MOTO_UNSUPPORTED:
-            service = resource["Type"].split("::")[1].lower()
-            stand_ins[logical_id] = f"arn:aws:{service}:{REGION}:{ACCOUNT}:stand-in:{logical_id}"
-            del template["Resources"][logical_id]
-
-    def replace(node: Any) -> Any:
-        if isinstance(node, dict):
-            if set(node) == {"Ref"} and node["Ref"] in stand_ins:
-                return stand_ins[node["Ref"]]
-            return {k: replace(v) for k, v in node.items()}
-        if isinstance(node, list):
-            return [replace(v) for v in node]
-        return node
-
-    return replace(template)
-
-
-def _document(value: Any) -> dict[str, Any]:
-    """A policy document as moto returns it: a dict, JSON, or (from CloudFormation) a Python repr."""
-    if isinstance(value, dict):
-        return value
-    try:
-        return json.loads(value)
-    except json.JSONDecodeError:
-        return ast.literal_eval(value)
-
-
-def _empty_zip() -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("python/.keep", "")
-    return buffer.getvalue()
-
-
-# ------------------------------------------------------------------------------------------------------------
 # The validation: inputs computed once, checks below
 # ------------------------------------------------------------------------------------------------------------
 
@@ -701,11 +504,9 @@ class Validation:
 
     @cached_property
     def moto(self) -> dict[str, MotoStack]:
-        templates = {
-            name: Resolved(translate(self.packaged_inline, params), params).as_template()
-            for name, params in PARAMETER_SETS.items()
-        }
-        return create_moto_stacks(templates, self.code, PARAMETER_SETS)
+        from iac.moto_stack import moto_stacks
+
+        return moto_stacks(self)
 
 
 # --- 1. cfn-lint
@@ -1213,6 +1014,8 @@ def check_definition_substitutions(v: Validation) -> str:
 
 
 def check_moto_stacks(v: Validation) -> str:
+    from iac.moto_stack import MOTO_UNSUPPORTED
+
     for name, stack in v.moto.items():
         require(stack.status == "CREATE_COMPLETE", f"{name}: stack is {stack.status}: {stack.reason}")
         counts = Counter(r["ResourceType"] for r in stack.resources)
