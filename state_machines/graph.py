@@ -1,5 +1,10 @@
-"""The graph of an ASL document: where each state can go (Choices, Default, Next, Catch), what is reachable
-from StartAt, and a rough worst case of how long one task step can take."""
+"""The graph of an ASL document, in one place: where each state can go (Choices, Default, Next, Catch), what
+is reachable from StartAt, the order the generator writes the states in, and a rough worst case of how long
+one task step can take.
+
+The generator (``workflow.py``), the diagram, the template checks and the tests read the graph through
+this module, so a new kind of transition is taught once.
+"""
 
 from __future__ import annotations
 
@@ -38,9 +43,9 @@ def targets(state: Mapping[str, Any]) -> list[str]:
 def reachable(definition: Mapping[str, Any]) -> set[str]:
     """The states reachable from StartAt (StartAt included); a target that is not a state is left out."""
     states: Mapping[str, Any] = definition.get("States", {})
-    start = definition.get("StartAt")
+    start: str = definition.get("StartAt", "")
     seen: set[str] = set()
-    pending = deque([start] if start in states else [])
+    pending: deque[str] = deque([start] if start in states else [])
     while pending:
         name = pending.popleft()
         if name in seen:
@@ -48,6 +53,22 @@ def reachable(definition: Mapping[str, Any]) -> set[str]:
         seen.add(name)
         pending.extend(target for target in targets(states[name]) if target in states)
     return seen
+
+
+def state_order(states: Mapping[str, Any], start: str) -> list[str]:
+    """Main path first (Next/Default from StartAt), then each branch in the order it is first met; states
+    that cannot be reached last, by name. The order the generator writes the ASL file's states in."""
+    order: list[str] = []
+    pending = deque([start])
+    while pending:
+        name: str | None = pending.popleft()
+        while name is not None and name in states and name not in order:
+            order.append(name)
+            state = states[name]
+            pending.extend(choice["Next"] for choice in state.get("Choices", []))
+            pending.extend(catch["Next"] for catch in state.get("Catch", []))
+            name = state.get("Default", state.get("Next"))
+    return order + sorted(set(states) - set(order))
 
 
 def worst_case_task_seconds(definition: Mapping[str, Any], function_timeout: int) -> int:
