@@ -339,6 +339,17 @@ class Resolved:
         return self.resources[logical_id].get("Properties", {})
 
 
+def rules_broken(template: Mapping[str, Any], parameters: Mapping[str, str]) -> list[str]:
+    """The Rules whose assertions fail for these parameter values (CloudFormation refuses to deploy)."""
+    resolved = Resolved(template, parameters)
+    broken = []
+    for name, rule in template.get("Rules", {}).items():
+        require("RuleCondition" not in rule, f"rule {name}: RuleCondition is not evaluated here")
+        if not all(resolved.truth(a["Assert"]) for a in rule["Assertions"]):
+            broken.append(name)
+    return broken
+
+
 def as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
@@ -483,14 +494,3 @@ class Validation:
     def template_modified(self) -> bool:
         """Whether the template is a modified copy rather than ``iac/template.yaml`` itself."""
         return self._template is not None
-
-
-def rules_broken(template: Mapping[str, Any], parameters: Mapping[str, str]) -> list[str]:
-    """The Rules whose assertions fail for these parameter values (CloudFormation refuses to deploy)."""
-    resolved = Resolved(template, parameters)
-    broken = []
-    for name, rule in template.get("Rules", {}).items():
-        require("RuleCondition" not in rule, f"rule {name}: RuleCondition is not evaluated here")
-        if not all(resolved.truth(a["Assert"]) for a in rule["Assertions"]):
-            broken.append(name)
-    return broken
