@@ -51,8 +51,7 @@ BUILT_TEMPLATE := .aws-sam/build/template.yaml
 .PHONY: validate build deploy checkov
 
 validate: $(STAMP) $(CHECKOV) ## Check iac/template.yaml offline: cfn-lint, SAM transform, moto stacks, the ASL, checkov
-	$(BIN)/python -m iac.template
-	$(BIN)/python -m iac.security
+	$(BIN)/pytest -m iac
 
 # checkov pins boto3/botocore 1.35 and packaging 23, which would downgrade the dev venv: a venv of its own.
 checkov: $(CHECKOV) ## Install the checkov IaC scanner in .venv/checkov

@@ -1,2 +1,2 @@
-"""Infrastructure as code: the SAM template, its offline validation (``python -m iac.template``) and the
-cross-platform Lambda package builder (``python -m iac.build``)."""
+"""Infrastructure as code: the SAM template, what its offline checks (``tests/iac``, ``make validate``) read
+it with, and the cross-platform Lambda package builder (``python -m iac.build``)."""

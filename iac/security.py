@@ -1,7 +1,7 @@
-"""Security checks of ``iac/template.yaml``, offline: checkov, and who may assume Segment's role.
+"""Security of ``iac/template.yaml``, offline: the checkov scanner, and an evaluator of trust policies.
 
-``python -m iac.security`` (part of ``make validate``) runs both and exits non-zero if one fails;
-``tests/iac/test_security.py`` runs them as tests.
+``tests/iac/test_security.py`` (part of ``make validate``) runs checkov and asks the evaluator who may assume
+Segment's role.
 
 1. **checkov** (an IaC security scanner from PyPI; it reads SAM templates) with the CloudFormation
    framework: no failed check. Every finding that remains is suppressed in the template by an inline
@@ -29,22 +29,12 @@ import json
 import os
 import shutil
 import subprocess
-import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from iac.template import (
-    PARAMETER_SETS,
-    ROOT,
-    SEGMENT_PRINCIPAL,
-    TEMPLATE,
-    CheckFailed,
-    Validation,
-    as_list,
-    run_checks,
-)
+from iac.template import ROOT, TEMPLATE, CheckFailed, as_list
 
 CHECKOV_VENV = ROOT / ".venv" / "checkov"
 #: A skip whose reason is shorter than this is not a justification.
@@ -165,10 +155,6 @@ def verdict(result: ScanResult, template: Path = TEMPLATE) -> str:
     )
 
 
-def check_checkov(_: Validation | None = None, template: Path = TEMPLATE) -> str:
-    return verdict(run_checkov(template), template)
-
-
 # ------------------------------------------------------------------------------------------------------------
 # 2. The trust policy of Segment's role
 # ------------------------------------------------------------------------------------------------------------
@@ -277,65 +263,3 @@ def evaluate(policy: Mapping[str, Any], request: Request) -> str:
         if statement.get("Effect") == "Allow":
             allowed = True
     return "allow" if allowed else "deny"
-
-
-#: Requests every Segment role must refuse, with a parameter set's external id filled in.
-def refused_requests(external_id: str) -> dict[str, Request]:
-    other_account = "arn:aws:iam::111122223333:role/customer-personalize-prod-destination-access"
-    return {
-        "Segment without an external id": Request(SEGMENT_PRINCIPAL),
-        "Segment with an empty external id": Request(SEGMENT_PRINCIPAL, context={"sts:ExternalId": ""}),
-        "Segment with another workspace's id": Request(
-            SEGMENT_PRINCIPAL, context={"sts:ExternalId": "ws_other"}
-        ),
-        "Segment with the id in another case": Request(
-            SEGMENT_PRINCIPAL, context={"sts:ExternalId": external_id.swapcase()}
-        ),
-        "Segment with the id as a prefix": Request(
-            SEGMENT_PRINCIPAL, context={"sts:ExternalId": external_id + "-and-more"}
-        ),
-        "another account's role with the id": Request(other_account, context={"sts:ExternalId": external_id}),
-        "Segment's account root with the id": Request(
-            "arn:aws:iam::595280932656:root", context={"sts:ExternalId": external_id}
-        ),
-        "Segment tagging a session with the id": Request(
-            SEGMENT_PRINCIPAL, action="sts:TagSession", context={"sts:ExternalId": external_id}
-        ),
-    }
-
-
-def segment_trust_policies(validation: Validation) -> dict[str, tuple[dict[str, Any], str]]:
-    """Parameter set -> (the trust policy of Segment's role as translated, the external id it was given)."""
-    return {
-        name: (
-            validation.resolved(name).properties("SegmentDestinationRole")["AssumeRolePolicyDocument"],
-            params["SegmentExternalId"],
-        )
-        for name, params in PARAMETER_SETS.items()
-    }
-
-
-def check_segment_role_needs_external_id(validation: Validation) -> str:
-    for name, (policy, external_id) in segment_trust_policies(validation).items():
-        granted = Request(SEGMENT_PRINCIPAL, context={"sts:ExternalId": external_id})
-        if evaluate(policy, granted) != "allow":
-            raise CheckFailed(f"{name}: Segment cannot assume its role even with the external id")
-        for what, request in refused_requests(external_id).items():
-            if evaluate(policy, request) != "deny":
-                raise CheckFailed(f"{name}: Segment's role can be assumed by {what}")
-    cases = len(refused_requests("x"))
-    return f"Segment assumes its role only with the external id ({cases} other requests denied)"
-
-
-CHECKS: dict[str, Callable[[Validation], str]] = {
-    "checkov (CloudFormation)": check_checkov,
-    "Segment's role needs the external id": check_segment_role_needs_external_id,
-}
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    return 1 if run_checks(CHECKS, Validation()) else 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main(sys.argv[1:]))

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from typing import Any
+
+from state_machines.graph import Transition, transitions
 
 _SHAPES = {
     "Task": ('["', '"]'),
@@ -36,7 +39,7 @@ def _label(text: str) -> str:
     return text.replace('"', "#quot;").replace("|", "#124;")
 
 
-def _rule(choice: dict[str, Any]) -> str:
+def _rule(choice: Mapping[str, Any]) -> str:
     variable = str(choice.get("Variable", "?")).removeprefix("$.")
     for operator, value in choice.items():
         if operator in ("Variable", "Next"):
@@ -47,6 +50,18 @@ def _rule(choice: dict[str, Any]) -> str:
     return _label(variable)
 
 
+def _arrow(transition: Transition) -> str:
+    """A Choice rule, the Default and Next are solid arrows; a Catcher is dotted, labelled by its errors."""
+    rule = transition.rule or {}
+    if transition.kind == "choice":
+        return f'-->|"{_rule(rule)}"|'
+    if transition.kind == "default":
+        return '-->|"otherwise"|'
+    if transition.kind == "catch":
+        return f'-.->|"{_label(", ".join(rule["ErrorEquals"]))}"|'
+    return "-->"
+
+
 def mermaid(definition: dict[str, Any]) -> str:
     """The flowchart: solid arrows for the flow, dotted arrows for Catch branches (labelled by error)."""
     states: dict[str, Any] = definition["States"]
@@ -55,16 +70,8 @@ def mermaid(definition: dict[str, Any]) -> str:
         left, right = _SHAPES.get(state["Type"], ('["', '"]'))
         lines.append(f"    {_node_id(name)}{left}{_label(name)}{right}")
     for name, state in states.items():
-        source = _node_id(name)
-        for choice in state.get("Choices", []):
-            lines.append(f'    {source} -->|"{_rule(choice)}"| {_node_id(choice["Next"])}')
-        if "Default" in state:
-            lines.append(f'    {source} -->|"otherwise"| {_node_id(state["Default"])}')
-        if "Next" in state:
-            lines.append(f"    {source} --> {_node_id(state['Next'])}")
-        for catch in state.get("Catch", []):
-            errors = _label(", ".join(catch["ErrorEquals"]))
-            lines.append(f'    {source} -.->|"{errors}"| {_node_id(catch["Next"])}')
+        for transition in transitions(state):
+            lines.append(f"    {_node_id(name)} {_arrow(transition)} {_node_id(transition.target)}")
     succeeded = [_node_id(name) for name, state in states.items() if state["Type"] == "Succeed"]
     failed = [_node_id(name) for name, state in states.items() if state["Type"] == "Fail"]
     lines.append("    classDef succeed fill:#e6f4ea,stroke:#2e7d32")

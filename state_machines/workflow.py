@@ -9,11 +9,11 @@ follow ``docs/contract.md``.
 from __future__ import annotations
 
 import json
-from collections import deque
 from typing import Any
 
 from segment_personalize.errors import LAMBDA_TRANSIENT, REJECTING, RETRYABLE
 from state_machines import DEAD_LETTER_QUEUE_PLACEHOLDER
+from state_machines.graph import state_order
 from state_machines.sdk import Catch, Chain, Choice, ChoiceRule, Fail, Graph, Pass, Retry, Succeed, Task
 
 #: Retry policy of ``errors.RETRYABLE``: waits of up to 1, 2, 4, 8 s (full jitter), then give up.
@@ -223,26 +223,11 @@ def _ordered(mapping: dict[str, Any], order: tuple[str, ...]) -> dict[str, Any]:
     return {key: mapping[key] for key in sorted(mapping, key=lambda key: (rank.get(key, len(rank)), key))}
 
 
-def _state_order(states: dict[str, Any], start: str) -> list[str]:
-    """Main path first (Next/Default from StartAt), then each branch in the order it is first met."""
-    order: list[str] = []
-    pending = deque([start])
-    while pending:
-        name: str | None = pending.popleft()
-        while name is not None and name in states and name not in order:
-            order.append(name)
-            state = states[name]
-            pending.extend(choice["Next"] for choice in state.get("Choices", []))
-            pending.extend(catch["Next"] for catch in state.get("Catch", []))
-            name = state.get("Default", state.get("Next"))
-    return order + sorted(set(states) - set(order))
-
-
 def definition() -> dict[str, Any]:
     """The ASL document: states in a stable order, keys in the conventional ASL order."""
     raw = build().to_dict()
     states: dict[str, Any] = {}
-    for name in _state_order(raw["States"], raw["StartAt"]):
+    for name in state_order(raw["States"], raw["StartAt"]):
         state = dict(raw["States"][name])
         for key in ("Retry", "Catch"):
             if key in state:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from iac import build
-from iac import template as validate
+from iac.template import ASL, FUNCTIONS, ROOT
 
 pytestmark = pytest.mark.iac
 
@@ -52,9 +52,9 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[build.Pa
 
 def test_every_function_and_the_layer_is_built(built: tuple[Path, list[build.Package]]) -> None:
     out, packages = built
-    assert {p.logical_id for p in packages} == set(validate.FUNCTIONS.values()) | {"SharedLayer"}
-    for folder in validate.FUNCTIONS:
-        assert (out / validate.FUNCTIONS[folder] / "app.py").is_file()
+    assert {p.logical_id for p in packages} == set(FUNCTIONS.values()) | {"SharedLayer"}
+    for folder in FUNCTIONS:
+        assert (out / FUNCTIONS[folder] / "app.py").is_file()
     # a Python layer's code is under python/
     assert (out / "SharedLayer" / "python" / "segment_personalize" / "config.py").is_file()
     assert not list(out.rglob("__pycache__"))
@@ -89,14 +89,14 @@ def test_packages_leave_out_what_the_runtime_and_layers_provide(
 def test_built_template_points_at_the_built_folders(built: tuple[Path, list[build.Package]]) -> None:
     out, _ = built
     template: dict[str, Any] = json.loads((out / "template.yaml").read_text())
-    for logical_id in validate.FUNCTIONS.values():
+    for logical_id in FUNCTIONS.values():
         code = template["Resources"][logical_id]["Properties"]["CodeUri"]
         assert (out / code / "app.py").is_file()
     layer = template["Resources"]["SharedLayer"]
     assert (out / layer["Properties"]["ContentUri"] / "python").is_dir()
     assert "BuildMethod" not in layer.get("Metadata", {})  # built already: sam deploy must not rebuild
     definition = template["Resources"]["StateMachine"]["Properties"]["DefinitionUri"]
-    assert (out / definition).resolve() == validate.ASL.resolve()
+    assert (out / definition).resolve() == ASL.resolve()
 
 
 def test_pip_installs_for_the_lambda_runtime_not_this_machine(
@@ -122,7 +122,7 @@ def test_requirements_files_are_read_without_comments(tmp_path: Path) -> None:
     assert build.requirements_of(path) == ["requests>=2.31,<3"]
     assert build.requirements_of(tmp_path / "missing.txt") == []
     # the committed files: the Segment library only in sync_profile, requests in the shared layer
-    functions = validate.ROOT / "functions"
+    functions = ROOT / "functions"
     assert any(
         r.startswith("segment-analytics-python")
         for r in build.requirements_of(functions / "sync_profile" / "requirements.txt")

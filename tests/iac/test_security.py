@@ -17,15 +17,11 @@ from typing import Any
 import pytest
 
 from iac import security
+from iac.moto_stack import MotoStack
 from iac.security import Request, evaluate
 from iac.template import PARAMETER_SETS, SEGMENT_PRINCIPAL, TEMPLATE, CheckFailed, Validation
 
 pytestmark = [pytest.mark.iac, pytest.mark.timeout(180)]
-
-
-@pytest.fixture(scope="module")
-def validation() -> Validation:
-    return Validation()
 
 
 # --- checkov
@@ -87,20 +83,67 @@ def test_a_skip_without_a_reason_is_refused() -> None:
 # --- Segment's role and the external id
 
 
+def refused_requests(external_id: str) -> dict[str, Request]:
+    """Requests every Segment role must refuse, with a parameter set's external id filled in."""
+    other_account = "arn:aws:iam::111122223333:role/customer-personalize-prod-destination-access"
+    return {
+        "Segment without an external id": Request(SEGMENT_PRINCIPAL),
+        "Segment with an empty external id": Request(SEGMENT_PRINCIPAL, context={"sts:ExternalId": ""}),
+        "Segment with another workspace's id": Request(
+            SEGMENT_PRINCIPAL, context={"sts:ExternalId": "ws_other"}
+        ),
+        "Segment with the id in another case": Request(
+            SEGMENT_PRINCIPAL, context={"sts:ExternalId": external_id.swapcase()}
+        ),
+        "Segment with the id as a prefix": Request(
+            SEGMENT_PRINCIPAL, context={"sts:ExternalId": external_id + "-and-more"}
+        ),
+        "another account's role with the id": Request(other_account, context={"sts:ExternalId": external_id}),
+        "Segment's account root with the id": Request(
+            "arn:aws:iam::595280932656:root", context={"sts:ExternalId": external_id}
+        ),
+        "Segment tagging a session with the id": Request(
+            SEGMENT_PRINCIPAL, action="sts:TagSession", context={"sts:ExternalId": external_id}
+        ),
+    }
+
+
+def segment_trust_policies(validation: Validation) -> dict[str, tuple[dict[str, Any], str]]:
+    """Parameter set -> (the trust policy of Segment's role as translated, the external id it was given)."""
+    return {
+        name: (
+            validation.resolved(name).properties("SegmentDestinationRole")["AssumeRolePolicyDocument"],
+            params["SegmentExternalId"],
+        )
+        for name, params in PARAMETER_SETS.items()
+    }
+
+
+def check_segment_role_needs_external_id(validation: Validation) -> None:
+    """Segment assumes its role with the external id, and every request of ``refused_requests`` is denied."""
+    for name, (policy, external_id) in segment_trust_policies(validation).items():
+        granted = Request(SEGMENT_PRINCIPAL, context={"sts:ExternalId": external_id})
+        if evaluate(policy, granted) != "allow":
+            raise CheckFailed(f"{name}: Segment cannot assume its role even with the external id")
+        for what, request in refused_requests(external_id).items():
+            if evaluate(policy, request) != "deny":
+                raise CheckFailed(f"{name}: Segment's role can be assumed by {what}")
+
+
 def test_segment_assumes_its_role_only_with_the_external_id(validation: Validation) -> None:
-    assert "only with the external id" in security.check_segment_role_needs_external_id(validation)
-    for name, (policy, external_id) in security.segment_trust_policies(validation).items():
+    check_segment_role_needs_external_id(validation)
+    for name, (policy, external_id) in segment_trust_policies(validation).items():
         assert external_id == PARAMETER_SETS[name]["SegmentExternalId"]
         with_id = Request(SEGMENT_PRINCIPAL, context={"sts:ExternalId": external_id})
         assert evaluate(policy, with_id) == "allow", name
         assert evaluate(policy, Request(SEGMENT_PRINCIPAL)) == "deny", name
         assert evaluate(policy, Request(SEGMENT_PRINCIPAL, context={"sts:ExternalId": "ws_other"})) == "deny"
-        for what, request in security.refused_requests(external_id).items():
+        for what, request in refused_requests(external_id).items():
             assert evaluate(policy, request) == "deny", f"{name}: {what}"
 
 
-def test_the_role_as_moto_creates_it_has_the_same_trust(validation: Validation) -> None:
-    created = validation.moto["base"].roles["SegmentDestinationRole"]["trust"]
+def test_the_role_as_moto_creates_it_has_the_same_trust(moto_stacks: dict[str, MotoStack]) -> None:
+    created = moto_stacks["base"].roles["SegmentDestinationRole"]["trust"]
     external_id = PARAMETER_SETS["base"]["SegmentExternalId"]
     assert evaluate(created, Request(SEGMENT_PRINCIPAL, context={"sts:ExternalId": external_id})) == "allow"
     assert evaluate(created, Request(SEGMENT_PRINCIPAL)) == "deny"
@@ -114,7 +157,7 @@ def test_a_trust_policy_without_the_condition_is_refused(validation: Validation)
     template = json.loads(json.dumps(validation.template))
     drop_condition(template)
     with pytest.raises(CheckFailed, match="can be assumed by Segment without an external id"):
-        security.check_segment_role_needs_external_id(Validation(template=template))
+        check_segment_role_needs_external_id(Validation(template=template))
 
 
 def test_a_trust_policy_for_any_external_id_is_refused(validation: Validation) -> None:
@@ -124,7 +167,7 @@ def test_a_trust_policy_for_any_external_id_is_refused(validation: Validation) -
     ]
     statement[0]["Condition"] = {"StringLike": {"sts:ExternalId": "*"}}
     with pytest.raises(CheckFailed, match="can be assumed by Segment with an"):
-        security.check_segment_role_needs_external_id(Validation(template=template))
+        check_segment_role_needs_external_id(Validation(template=template))
 
 
 # --- the evaluator itself

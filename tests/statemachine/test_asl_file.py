@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections import deque
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ from state_machines import (
 )
 from state_machines.__main__ import WORKFLOW_DOC, main, stale_files
 from state_machines.diagram import BEGIN_MARKER, END_MARKER, markdown_block, mermaid
+from state_machines.graph import reachable, targets
 from state_machines.workflow import render
 
 pytestmark = pytest.mark.statemachine
@@ -61,13 +61,6 @@ def substituted() -> str:
     return substitute(read_definition(), values)
 
 
-def transitions(state: dict[str, Any]) -> list[str]:
-    targets = [choice["Next"] for choice in state.get("Choices", [])]
-    targets += [state[key] for key in ("Next", "Default") if key in state]
-    targets += [catch["Next"] for catch in state.get("Catch", [])]
-    return targets
-
-
 # --- the file is generated -----------------------------------------------------------------------------
 def test_the_committed_asl_file_is_the_generators_output() -> None:
     assert read_definition() == render()
@@ -91,7 +84,7 @@ def test_mermaid_draws_every_state_and_every_transition() -> None:
     chart = mermaid(DEFINITION)
     for name, state in STATES.items():
         assert re.search(rf"^    {name}\W", chart, re.M), name
-        for target in transitions(state):
+        for target in targets(state):
             assert re.search(rf"^    {name} -[.-]*>(\|[^|]*\|)? {target}$", chart, re.M), (name, target)
 
 
@@ -99,25 +92,18 @@ def test_mermaid_draws_every_state_and_every_transition() -> None:
 def test_every_transition_target_exists() -> None:
     assert DEFINITION["StartAt"] in STATES
     for name, state in STATES.items():
-        for target in transitions(state):
+        for target in targets(state):
             assert target in STATES, f"{name} -> {target}"
 
 
 def test_every_state_is_reachable_from_start_at() -> None:
-    seen = {DEFINITION["StartAt"]}
-    queue = deque(seen)
-    while queue:
-        for target in transitions(STATES[queue.popleft()]):
-            if target not in seen:
-                seen.add(target)
-                queue.append(target)
-    assert seen == set(STATES)
+    assert reachable(DEFINITION) == set(STATES)
 
 
 def test_only_end_states_lack_a_next_state() -> None:
     for name, state in STATES.items():
         if state["Type"] in ("Succeed", "Fail"):
-            assert not transitions(state), name
+            assert not targets(state), name
         elif state["Type"] != "Choice":
             assert "Next" in state, name
             assert "End" not in state, name
