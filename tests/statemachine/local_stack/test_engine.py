@@ -15,14 +15,10 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from local_stack.stepfunctions.engine import (
-    ExecutionTimeout,
-    InvocationError,
-    Invoker,
-    InvokeServer,
-    LocalEngine,
-    function_arn,
-)
+from local_stack.lambda_runtime.invoker import InvocationError, Invoker
+from local_stack.lambda_runtime.server import InvokeServer
+from local_stack.resources import function_arn
+from local_stack.stepfunctions.engine import ExecutionTimeout, LocalEngine
 from segment_personalize.errors import PersonalizeThrottled
 from tests.events import load_event
 

@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 
 from local_stack.stack import LocalStack
-from local_stack.stepfunctions.engine import LocalEngine, json_deepcopy, parsed_program
+from local_stack.stepfunctions.engine import LocalEngine
+from local_stack.stepfunctions.moto_patches import json_deepcopy, parsed_program
 from state_machines.history import entered
 from tests.events import load_event
 
