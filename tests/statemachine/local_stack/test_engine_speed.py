@@ -16,7 +16,8 @@ import pytest
 
 from local_stack.stack import LocalStack
 from local_stack.stepfunctions.engine import LocalEngine
-from local_stack.stepfunctions.moto_patches import json_deepcopy, parsed_program
+from local_stack.stepfunctions.json_copy import json_deepcopy
+from local_stack.stepfunctions.moto_patches import parsed_program
 from state_machines.history import entered
 from tests.events import load_event
 
