@@ -15,18 +15,18 @@ How it fits together:
   (``state_machines/segment_personalize.asl.json``), its placeholders substituted like the SAM template does,
   and serves the SQS dead-letter queue.
 * Lambda tasks make ``lambda:Invoke`` calls through boto3, which honours ``AWS_ENDPOINT_URL_LAMBDA``. That
-  points at :class:`InvokeServer`, a threaded HTTP server on 127.0.0.1 speaking the Lambda Invoke API. moto's
-  botocore stubber only answers URLs of AWS services, so these calls reach the server untouched. The server
-  calls ``functions.<name>.app.lambda_handler``; an exception becomes Lambda's error payload with
-  ``X-Amz-Function-Error: Unhandled``, so Step Functions sees ``Error`` = the exception's class name.
+  points at :class:`~local_stack.lambda_runtime.server.InvokeServer`, the Lambda Invoke API on 127.0.0.1.
+  moto's botocore stubber only answers URLs of AWS services, so these calls reach the server untouched. It
+  calls ``functions.<name>.app.lambda_handler``; an exception becomes Lambda's error payload, so Step
+  Functions sees ``Error`` = the exception's class name.
 * The functions' settings are environment variables, set before their modules are (re)imported.
-* ``skip_retry_waits`` patches the ``time`` used by moto's retrier so that backoff waits are recorded in
-  :attr:`LocalEngine.retry_waits` instead of slept, and the ``time`` botocore sleeps with between the
-  functions' SDK retries (:attr:`LocalEngine.sdk_retry_waits`); every retry still happens and the ASL stays
-  as deployed.
+* ``skip_retry_waits`` records the backoff waits of moto's retrier in :attr:`LocalEngine.retry_waits` and
+  those of the functions' SDK retries in :attr:`LocalEngine.sdk_retry_waits` instead of sleeping them;
+  every retry still happens and the ASL stays as deployed. ``fast`` (on by default) removes moto's
+  per-execution and per-task overheads.
 
-moto is pinned (``pyproject.toml``): the retrier patch and :meth:`LocalEngine.dead_letters` read moto
-internals of that version.
+Both switches, and :meth:`LocalEngine.dead_letters`, rest on moto and botocore internals, each listed with
+why and what an upgrade breaks in :mod:`local_stack.stepfunctions.moto_patches` (moto is pinned).
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ from local_stack.resources import (
     default_environment,
     function_arn,
 )
-from local_stack.stepfunctions.moto_patches import MotoSpeedups, RecordingTime
+from local_stack.stepfunctions.moto_patches import MotoPatches, queued_message_bodies
 from state_machines import ASL_PATH, DEAD_LETTER_QUEUE_PLACEHOLDER, FUNCTION_PLACEHOLDERS, substitute
 
 #: Variables removed while the engine runs, so moto (not some other endpoint) answers Step Functions and SQS.
@@ -75,7 +75,7 @@ class LocalEngine:
     """The state machine in moto, the dead-letter queue, and the Lambda functions behind an invoke server.
 
     A context manager; :meth:`open` and :meth:`close` do the same by hand. Only one engine should run at a
-    time in a process (a second one refuses to open): moto's mock, the environment and the retrier patch
+    time in a process (a second one refuses to open): moto's mock, the environment and the moto patches
     are process-wide.
     """
 
@@ -100,7 +100,8 @@ class LocalEngine:
         ``env`` overrides :func:`default_environment` (an empty value unsets a setting). ``prepare`` is called
         with a boto3 session inside moto once moto runs and before the functions are imported, to create
         resources (secrets, tables); the variables it returns are added to the functions' environment.
-        ``fast`` applies :class:`MotoSpeedups` (off: moto exactly as it comes, and polling waits).
+        ``fast`` applies the speed-ups of :mod:`~local_stack.stepfunctions.moto_patches` (off: moto exactly
+        as it comes, and polling waits).
         """
         self.region = region
         self._prepare = prepare
@@ -119,15 +120,13 @@ class LocalEngine:
         self.function_arns = {function: function_arn(function, region) for function in FUNCTIONS}
         self._mock: Any = None
         self._saved_env: dict[str, str | None] = {}
-        self._saved_retrier_time: Any = None
-        self._saved_sdk_time: Any = None
         self._sfn: Any = None
         self._sqs: Any = None
         self._opened = False
         self._quiet_moto = quiet_moto
         self._saved_moto_log_level: int | None = None
         self.fast = fast
-        self._speedups: MotoSpeedups | None = None
+        self._moto_patches: MotoPatches | None = None
         self._ended: set[str] = set()
         self._ended_changed = threading.Condition()
 
@@ -171,11 +170,14 @@ class LocalEngine:
         )
         self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
         self._mock.start()
-        if self.skip_retry_waits:
-            self._patch_retrier()
-        if self.fast:
-            self._speedups = MotoSpeedups(self._execution_ended)
-            self._speedups.install()
+        self._moto_patches = MotoPatches(
+            skip_retry_waits=self.skip_retry_waits,
+            fast=self.fast,
+            record_retry_wait=self.retry_waits.append,
+            record_sdk_retry_wait=self.sdk_retry_waits.append,
+            on_terminated=self._execution_ended,
+        )
+        self._moto_patches.install()
         if self._quiet_moto:
             moto_logger = logging.getLogger(_MOTO_FAILURE_LOGGER)
             self._saved_moto_log_level = moto_logger.level
@@ -227,7 +229,7 @@ class LocalEngine:
             self._ended.clear()
 
     def close(self) -> None:
-        """Stop the server and moto; restore the environment and moto's retrier."""
+        """Stop the server and moto; restore the environment and what the moto patches replaced."""
         if not self._opened:
             return
         self._opened = False
@@ -236,19 +238,9 @@ class LocalEngine:
                 self._server.stop()
                 self._server = None
         finally:
-            if self._speedups is not None:
-                self._speedups.uninstall()
-                self._speedups = None
-            if self._saved_retrier_time is not None:
-                from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
-
-                retrier_decl.time = self._saved_retrier_time
-                self._saved_retrier_time = None
-            if self._saved_sdk_time is not None:
-                import botocore.endpoint
-
-                botocore.endpoint.time = self._saved_sdk_time  # type: ignore[attr-defined]
-                self._saved_sdk_time = None
+            if self._moto_patches is not None:
+                self._moto_patches.uninstall()
+                self._moto_patches = None
             if self._saved_moto_log_level is not None:
                 logging.getLogger(_MOTO_FAILURE_LOGGER).setLevel(self._saved_moto_log_level)
                 self._saved_moto_log_level = None
@@ -276,18 +268,6 @@ class LocalEngine:
             else:
                 os.environ[key] = value
         self._saved_env.clear()
-
-    def _patch_retrier(self) -> None:
-        from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
-
-        self._saved_retrier_time = retrier_decl.time
-        retrier_decl.time = RecordingTime(self.retry_waits.append)  # type: ignore[assignment]
-        # the functions' boto3 clients retry once in the SDK (clients.STEP_CLIENT_CONFIG); botocore sleeps in
-        # its endpoint module between attempts: record those waits too, the attempts still happen
-        import botocore.endpoint
-
-        self._saved_sdk_time = botocore.endpoint.time  # type: ignore[attr-defined]
-        botocore.endpoint.time = RecordingTime(self.sdk_retry_waits.append)  # type: ignore[attr-defined]
 
     def _import_functions(self) -> dict[str, ModuleType]:
         """Import each ``functions.<name>.app`` afresh, so it reads this engine's settings and clients."""
@@ -339,7 +319,7 @@ class LocalEngine:
         """
         deadline = time.monotonic() + timeout
         while True:
-            if self._speedups is not None:
+            if self._told_when_ended:
                 with self._ended_changed:
                     self._ended_changed.wait_for(
                         lambda: execution_arn in self._ended,
@@ -357,8 +337,13 @@ class LocalEngine:
                 raise ExecutionTimeout(
                     f"{execution_arn} still RUNNING after {timeout} s; states entered: {entered}"
                 )
-            if self._speedups is None:
+            if not self._told_when_ended:
                 time.sleep(poll)
+
+    @property
+    def _told_when_ended(self) -> bool:
+        """Whether moto tells the engine when an execution ends (the ``fast`` speed-ups, while open)."""
+        return self._moto_patches is not None and self._moto_patches.fast
 
     def _execution_ended(self, execution_arn: str) -> None:
         with self._ended_changed:
@@ -384,10 +369,10 @@ class LocalEngine:
             kwargs["nextToken"] = page["nextToken"]
 
     def _read(self, operation: str, execution_arn: str) -> dict[str, Any] | None:
-        """``operation``'s answer read in process (see :meth:`MotoSpeedups.read`); None when not fast."""
-        if self._speedups is None:
+        """``operation``'s answer read in process (see :meth:`MotoPatches.read`); None when not fast."""
+        if self._moto_patches is None:
             return None
-        answer: dict[str, Any] | None = self._speedups.read(
+        answer: dict[str, Any] | None = self._moto_patches.read(
             self._sfn, operation, execution_arn, ACCOUNT_ID, self.region
         )
         return answer
@@ -403,10 +388,8 @@ class LocalEngine:
 
     def dead_letters(self) -> list[dict[str, Any]]:
         """The dead-letter queue's messages, parsed, oldest first; read without receiving them."""
-        from moto.sqs.models import sqs_backends
-
-        queue = sqs_backends[ACCOUNT_ID][self.region].get_queue(DEAD_LETTER_QUEUE_NAME)
-        return [json.loads(message.body) for message in list(queue._messages)]
+        bodies = queued_message_bodies(ACCOUNT_ID, self.region, DEAD_LETTER_QUEUE_NAME)
+        return [json.loads(body) for body in bodies]
 
     def invoke(self, function: str, payload: Any) -> Any:
         """Invoke ``function`` in process; its result, or InvocationError with Lambda's error payload."""

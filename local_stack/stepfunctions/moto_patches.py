@@ -1,23 +1,340 @@
-"""The moto and botocore internals the local engine replaces (moto is pinned in ``pyproject.toml``)."""
+"""Every moto and botocore internal the local engine replaces or reads: what, why, what an upgrade breaks.
+
+moto and botocore are pinned in ``pyproject.toml`` because of this module. :data:`PATCHES` has one row per
+attribute :class:`MotoPatches` replaces while a ``LocalEngine`` is open, :data:`READS` one per internal read
+instead of an API call. A row belongs to one of the engine's switches: ``skip_retry_waits`` (the backoff
+waits of moto's Retry and of the functions' SDK retries are recorded, not slept; every retry still happens)
+or ``fast`` (moto's interpreter without its per-execution and per-task overheads; off, moto runs as it comes
+and ``LocalEngine.wait`` polls). Neither changes what the ASL means:
+``tests/statemachine/local_stack/stepfunctions/test_moto_patches.py`` runs every path of the workflow with
+and without them, and checks that :data:`PATCHES` is exactly what ``install`` replaces and ``uninstall``
+restores. On an upgrade, read each row's ``breaks_on_upgrade`` against the new code.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import copy
+import datetime
+import enum
 import functools
-import importlib
 import json
+import pkgutil
 import threading
 import time
-from collections.abc import Callable
-from types import ModuleType
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, NamedTuple
 
 from local_stack.stepfunctions.json_copy import json_deepcopy
 
 
+class Internal(NamedTuple):
+    """A row of :data:`PATCHES` or :data:`READS`: one moto or botocore internal the engine depends on."""
+
+    target: str  # dotted path of the attribute: a module's, a class's, or a module-level object's
+    switch: str  # the LocalEngine switch it belongs to: skip_retry_waits, fast (always: no switch)
+    replaces: str
+    why: str
+    breaks_on_upgrade: str
+
+
+def _each(targets: Iterable[str], switch: str, replaces: str, why: str, breaks: str) -> tuple[Internal, ...]:
+    """One row per target, for targets replaced the same way in several modules."""
+    return tuple(Internal(target, switch, replaces, why, breaks) for target in targets)
+
+
+_ASL = "moto.stepfunctions.parser.asl"
+_TASK = f"{_ASL}.component.state.exec.state_task"
+#: Modules of moto's interpreter that deep-copy execution data (state input and output, payloads, events).
+_DEEPCOPY_USERS = (
+    f"{_ASL}.eval.states",
+    f"{_ASL}.eval.environment",
+    f"{_ASL}.eval.event.event_manager",
+    f"{_ASL}.component.common.string.string_expression",
+    f"{_ASL}.component.common.path.result_path",
+    f"{_ASL}.component.state.exec.execute_state",
+    f"{_TASK}.service.state_task_service",
+)
+#: Modules of moto's interpreter that parse a JSONPath (InputPath, Parameters, ResultPath, ...) on every use.
+_JSONPATH_USERS = (f"{_ASL}.utils.json_path", f"{_ASL}.component.common.path.result_path")
+#: Modules of moto's interpreter that build task clients with ``boto_client_for`` for this workflow's task
+#: types: Lambda, SQS, and the generic AWS SDK integration.
+_CLIENT_USERS = (
+    f"{_TASK}.lambda_eval_utils",
+    f"{_TASK}.service.state_task_service_sqs",
+    f"{_TASK}.service.state_task_service_aws_sdk",
+)
+
+#: Every attribute :meth:`MotoPatches.install` replaces (and :meth:`MotoPatches.uninstall` puts back).
+PATCHES: tuple[Internal, ...] = (
+    Internal(
+        f"{_ASL}.component.common.retry.retrier_decl.time",
+        "skip_retry_waits",
+        replaces="the time module whose sleep waits out the backoff of the ASL's Retry",
+        why="RecordingTime: the wait goes to LocalEngine.retry_waits, the retry happens at once",
+        breaks_on_upgrade="the retrier sleeping through another name: retry paths really wait again",
+    ),
+    Internal(
+        "botocore.endpoint.time",
+        "skip_retry_waits",
+        replaces="the time module botocore sleeps with between a client's retry attempts",
+        why="RecordingTime: the functions' SDK retry waits go to LocalEngine.sdk_retry_waits",
+        breaks_on_upgrade="botocore sleeping somewhere else: the functions' SDK retries really wait again",
+    ),
+    Internal(
+        "moto.stepfunctions.parser.backend.execution_worker.ExecutionWorker._get_evaluation_entrypoint",
+        "fast",
+        replaces="the ANTLR parse of the definition at the start of every execution",
+        why="parsed_program: once per definition, shared; an execution's state is in its own Environment",
+        breaks_on_upgrade="components that keep state, or heap keys not made lazily (executions interfere)",
+    ),
+    *_each(
+        (f"{module}.copy" for module in _DEEPCOPY_USERS),
+        "fast",
+        replaces="the copy module: deepcopy of every state input, output, payload and history event",
+        why="json_deepcopy: the same copy, shared sub-objects included, by a pickle round trip",
+        breaks="deepcopy imported by name, or copies in a module not listed (slow again, not wrong)",
+    ),
+    *_each(
+        (f"{module}.parse" for module in _JSONPATH_USERS),
+        "fast",
+        replaces="jsonpath_ng's parse, which builds a PLY parser for every path it evaluates",
+        why="remembered per path: parsed paths hold no state (find and update_or_create only read)",
+        breaks="parse imported by another name (slow again); parsed paths that keep state (wrong)",
+    ),
+    Internal(
+        "moto.stepfunctions.parser.backend.execution.BaseExecutionWorkerCommunication.terminated",
+        "fast",
+        replaces="the hook moto calls when an execution ends",
+        why="it also tells LocalEngine.wait, which then describes the execution instead of polling",
+        breaks_on_upgrade="the hook not called (wait re-checks every 0.25 s); execution.exec_arn renamed",
+    ),
+    *_each(
+        (f"{module}.boto_client_for" for module in _CLIENT_USERS),
+        "fast",
+        replaces="moto's task client factory: a new boto3 session and client (models from JSON) per task",
+        why="one client per (region, service), built as moto does, kept-alive pool; Lambda unsigned",
+        breaks="moto building clients differently (_moto_task_client copies it), or in another module",
+    ),
+    Internal(
+        "moto.core.models.botocore_stubber.process_request",
+        "fast",
+        replaces="the match of every botocore request against the URL patterns of every moto backend",
+        why="loopback requests (Lambda invokes, local Personalize) match none and go through anyway",
+        breaks_on_upgrade="a pattern that matches loopback (checked at install: then nothing is skipped)",
+    ),
+    Internal(
+        "moto.core.models.responses_mock._on_request",
+        "fast",
+        replaces="the same match for every requests call (Segment's library, the Profile API)",
+        why="loopback requests go straight to responses' real send",
+        breaks_on_upgrade="_on_request's or _real_send's signature; loopback no longer passed through",
+    ),
+)
+
+#: Internals read in process instead of calling the API.
+READS: tuple[Internal, ...] = (
+    Internal(
+        "moto.stepfunctions.responses.StepFunctionResponse.describe_execution",
+        "fast",
+        replaces="the DescribeExecution call of LocalEngine.describe and LocalEngine.wait",
+        why="no model-driven serializer, signing, HTTP; botocore's parser gives the client's value",
+        breaks_on_upgrade="the responder's _get_param or result; TimestampSerializer; botocore _parse_shape",
+    ),
+    Internal(
+        "moto.stepfunctions.responses.StepFunctionResponse.get_execution_history",
+        "fast",
+        replaces="the GetExecutionHistory pages of LocalEngine.history",
+        why="as DescribeExecution: the same events, without serializing, signing and HTTP per page",
+        breaks_on_upgrade="as DescribeExecution",
+    ),
+    Internal(
+        "moto.sqs.models.Queue._messages",
+        "always",
+        replaces="ReceiveMessage of the dead-letter queue in LocalEngine.dead_letters",
+        why="the messages are read without being received (no visibility timeout, no receive count)",
+        breaks_on_upgrade="the queue's messages kept under another name, or SQSBackend.get_queue renamed",
+    ),
+)
+_LABELLED = frozenset(patch.target for patch in PATCHES)
+_ABSENT = object()  # what an instance attribute that shadows its class's method is saved as
+_LOOPBACK = ("http://127.0.0.1:", "http://localhost:")
+#: Connections kept alive per task client: at least as many as executions run at once.
+_TASK_POOL_CONNECTIONS = 128
+_SNAKE = {"DescribeExecution": "describe_execution", "GetExecutionHistory": "get_execution_history"}
+
+
+class MotoPatches:
+    """Installs the rows of :data:`PATCHES` whose switch is on, and uninstalls them all; one per open engine.
+
+    Install once moto's mock runs (the loopback rows read its state). Task clients are dropped on uninstall:
+    they bind endpoints (the invoke server's port) and moto's interception state when they are built.
+    """
+
+    def __init__(
+        self,
+        *,
+        skip_retry_waits: bool,
+        fast: bool,
+        record_retry_wait: Callable[[float], None],
+        record_sdk_retry_wait: Callable[[float], None],
+        on_terminated: Callable[[str], None],
+    ) -> None:
+        self.skip_retry_waits = skip_retry_waits
+        self.fast = fast
+        self._record_retry_wait = record_retry_wait
+        self._record_sdk_retry_wait = record_sdk_retry_wait
+        self._on_terminated = on_terminated
+        self._saved: list[tuple[str, Any, str, Any]] = []
+        self._clients: dict[tuple[str, str], Any] = {}
+        self._clients_lock = threading.Lock()
+
+    @property
+    def installed(self) -> list[str]:
+        """The targets replaced now, in the order they were replaced."""
+        return [target for target, *_ in self._saved]
+
+    def install(self) -> None:
+        """Replace the targets of the switches that are on."""
+        if self.skip_retry_waits:
+            self._replace(
+                f"{_ASL}.component.common.retry.retrier_decl.time", RecordingTime(self._record_retry_wait)
+            )
+            self._replace("botocore.endpoint.time", RecordingTime(self._record_sdk_retry_wait))
+        if self.fast:
+            self._install_speedups()
+
+    def _install_speedups(self) -> None:
+        self._replace(
+            "moto.stepfunctions.parser.backend.execution_worker.ExecutionWorker._get_evaluation_entrypoint",
+            _evaluation_entrypoint,
+        )
+        for module in _DEEPCOPY_USERS:
+            self._replace(f"{module}.copy", _FastCopyModule())
+        for module in _JSONPATH_USERS:
+            parse = f"{module}.parse"
+            self._replace(parse, _cached_jsonpath_parser(pkgutil.resolve_name(parse)))
+        terminated = "moto.stepfunctions.parser.backend.execution.BaseExecutionWorkerCommunication.terminated"
+        self._replace(terminated, self._terminated_hook(pkgutil.resolve_name(terminated)))
+        for module in _CLIENT_USERS:
+            self._replace(f"{module}.boto_client_for", self.client_for)
+        self._pass_loopback_through()
+
+    def _terminated_hook(self, moto_terminated: Callable[[Any], None]) -> Callable[[Any], None]:
+        on_terminated = self._on_terminated
+
+        def terminated(communication: Any) -> None:
+            moto_terminated(communication)
+            on_terminated(communication.execution.exec_arn)
+
+        return terminated
+
+    def _pass_loopback_through(self) -> None:
+        """Requests to loopback skip moto's URL matching (see :data:`PATCHES`), unless a moto URL pattern
+        or ``responses`` registration would answer one: then they are matched as before."""
+        from moto import backend_index
+        from moto.core.models import botocore_stubber, responses_mock
+
+        sample = "http://127.0.0.1:1/2015-03-31/functions/f/invocations"
+        if any(pattern.match(sample) for _, pattern in backend_index.backend_url_patterns):
+            return
+        moto_process_request = botocore_stubber.process_request
+
+        def process_request(request: Any) -> Any:
+            if request.url.startswith(_LOOPBACK):
+                return None
+            return moto_process_request(request)
+
+        self._replace("moto.core.models.botocore_stubber.process_request", process_request)
+        registered = [*responses_mock.registered()]
+        passed_through = any(
+            isinstance(prefix, str) and sample.startswith(prefix)
+            for prefix in responses_mock.passthru_prefixes
+        )
+        if not passed_through or any(_url_pattern_matches(response, sample) for response in registered):
+            return
+        moto_on_request = responses_mock._on_request
+
+        def on_request(adapter: Any, request: Any, *, retries: Any = None, **kwargs: Any) -> Any:
+            if str(request.url).startswith(_LOOPBACK):
+                return responses_mock._real_send(adapter, request, **kwargs)  # type: ignore[call-arg]
+            return moto_on_request(adapter, request, retries=retries, **kwargs)
+
+        self._replace("moto.core.models.responses_mock._on_request", on_request)
+
+    def _replace(self, target: str, value: Any) -> None:
+        """Set the attribute ``target`` (a row of :data:`PATCHES`) to ``value`` until :meth:`uninstall`."""
+        if target not in _LABELLED:
+            raise ValueError(
+                f"{target} is not a row of moto_patches.PATCHES: label a patch before installing it"
+            )
+        owner_path, name = target.rsplit(".", 1)
+        owner = pkgutil.resolve_name(owner_path)
+        self._saved.append((target, owner, name, vars(owner).get(name, _ABSENT)))
+        setattr(owner, name, value)
+
+    def uninstall(self) -> None:
+        """Put back every replaced attribute, latest first; close the task clients."""
+        for _, owner, name, value in reversed(self._saved):
+            if value is _ABSENT:
+                delattr(owner, name)
+            else:
+                setattr(owner, name, value)
+        self._saved.clear()
+        for client in self._clients.values():
+            client.close()
+        self._clients.clear()
+
+    def client_for(self, region: str, service: str, state_credentials: Any = None) -> Any:
+        """moto's ``boto_client_for``, built once per (region, service); credentials are unused there too."""
+        key = (region, service)
+        client = self._clients.get(key)
+        if client is None:
+            with self._clients_lock:
+                client = self._clients.get(key)
+                if client is None:
+                    client = self._clients[key] = _moto_task_client(region, service)
+        return client
+
+    def read(self, client: Any, operation: str, execution_arn: str, account: str, region: str) -> Any:
+        """DescribeExecution or GetExecutionHistory answered in process (:data:`READS`): moto's own response
+        method, then JSON and botocore's parser for the output shape, as the client call would. None when
+        the speed-ups are off or moto raises (the API call then raises the proper ClientError)."""
+        if not self.fast:
+            return None
+        from moto.stepfunctions.responses import StepFunctionResponse
+
+        responder = StepFunctionResponse()
+        responder.current_account, responder.region = account, region
+        responder._get_param = lambda name, *default: execution_arn if name == "executionArn" else None  # type: ignore[method-assign]
+        try:
+            result = getattr(responder, _SNAKE[operation])().result
+        except Exception:  # noqa: BLE001 - ExecutionDoesNotExist & co: the API call raises them properly
+            return None
+        shape = client.meta.service_model.operation_model(operation).output_shape
+        body = json.dumps(result, default=_moto_json_value)
+        return self._parser._parse_shape(shape, json.loads(body))
+
+    @functools.cached_property
+    def _parser(self) -> Any:
+        from botocore.parsers import ResponseParserFactory
+
+        parser: Any = ResponseParserFactory().create_parser("json")
+        parser._timestamp_parser = _client_timestamp
+        return parser
+
+
+def queued_message_bodies(account: str, region: str, queue_name: str) -> list[str]:
+    """The bodies of a moto SQS queue's messages, oldest first, without receiving them (:data:`READS`)."""
+    from moto.sqs.models import sqs_backends
+
+    queue = sqs_backends[account][region].get_queue(queue_name)
+    return [message.body for message in list(queue._messages)]
+
+
 class RecordingTime:
-    """Stands in for the ``time`` module inside moto's retrier: records the wait instead of sleeping."""
+    """Stands in for the ``time`` module of moto's retrier and of botocore's endpoint: records each wait
+    instead of sleeping it."""
 
     def __init__(self, record: Callable[[float], None]) -> None:
         self._record = record
@@ -29,21 +346,49 @@ class RecordingTime:
         return getattr(time, name)
 
 
-#: Parsed programs by definition text, shared by every engine of the process (see :class:`MotoSpeedups`).
+class _FastCopyModule:
+    """Stands in for the ``copy`` module in moto's interpreter modules: :func:`json_deepcopy` as deepcopy."""
+
+    deepcopy = staticmethod(json_deepcopy)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(copy, name)
+
+
+def _cached_jsonpath_parser(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """``parse`` remembered per path: jsonpath_ng builds a PLY parser for every call, and its parsed paths
+    hold no state (``find`` and ``update_or_create`` only read them)."""
+    return functools.lru_cache(maxsize=1024)(parse)
+
+
+def _evaluation_entrypoint(worker: Any) -> Any:
+    """``ExecutionWorker._get_evaluation_entrypoint``: the program of the worker's definition, parsed once."""
+    return parsed_program(worker._evaluation_details.state_machine_details.definition)
+
+
+#: Parsed programs by definition text, shared by every engine of the process.
 _PROGRAMS: dict[str, Any] = {}
 _PROGRAMS_LOCK = threading.Lock()
 _PROGRAMS_KEPT = 16
-#: Connections kept alive per task client: at least as many as executions run at once.
-_TASK_POOL_CONNECTIONS = 128
 
-#: Modules of moto's interpreter that build clients with ``boto_client_for`` (the ones this workflow's task
-#: types reach: Lambda, SQS, and the generic AWS SDK integration).
-_CLIENT_USERS = (
-    "moto.stepfunctions.parser.asl.component.state.exec.state_task.lambda_eval_utils",
-    "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sqs",
-    "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_aws_sdk",
-    "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_lambda",
-)
+
+def parsed_program(definition: str) -> Any:
+    """moto's evaluation entry point for ``definition``: parsed once per process, then shared.
+
+    Sound because moto's evaluation components are immutable after parsing: everything an execution changes
+    lives in its own ``Environment`` (stack, heap, states, event history). Parse errors are not cached.
+    """
+    with _PROGRAMS_LOCK:
+        program = _PROGRAMS.get(definition)
+        if program is None:
+            from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+
+            program = AmazonStateLanguageParser.parse(definition)[0]
+            _touch_heap_keys(program, set())
+            if len(_PROGRAMS) >= _PROGRAMS_KEPT:
+                _PROGRAMS.pop(next(iter(_PROGRAMS)))
+            _PROGRAMS[definition] = program
+        return program
 
 
 def _touch_heap_keys(component: Any, seen: set[int]) -> None:
@@ -75,223 +420,6 @@ def _touch_heap_keys(component: Any, seen: set[int]) -> None:
             _touch_heap_keys(child, seen)
 
 
-#: Modules of moto's interpreter that parse a JSONPath (InputPath, Parameters, ResultPath, ...) on every use.
-_JSONPATH_USERS = (
-    "moto.stepfunctions.parser.asl.utils.json_path",
-    "moto.stepfunctions.parser.asl.component.common.path.result_path",
-)
-
-
-#: Modules of moto's interpreter that deep-copy execution data (state input and output, payloads, events).
-_DEEPCOPY_USERS = (
-    "moto.stepfunctions.parser.asl.eval.states",
-    "moto.stepfunctions.parser.asl.eval.environment",
-    "moto.stepfunctions.parser.asl.eval.event.event_manager",
-    "moto.stepfunctions.parser.asl.component.common.string.string_expression",
-    "moto.stepfunctions.parser.asl.component.common.path.result_path",
-    "moto.stepfunctions.parser.asl.component.state.exec.execute_state",
-    "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service",
-)
-
-
-class _FastCopyModule:
-    """Stands in for the ``copy`` module in moto's interpreter modules: :func:`json_deepcopy` as deepcopy."""
-
-    deepcopy = staticmethod(json_deepcopy)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(copy, name)
-
-
-def _cached_jsonpath_parser(parse: Callable[[str], Any]) -> Callable[[str], Any]:
-    """``parse`` remembered per path: jsonpath_ng builds a PLY parser for every call, and its parsed paths
-    hold no state (``find`` and ``update_or_create`` only read them)."""
-    return functools.lru_cache(maxsize=1024)(parse)
-
-
-def parsed_program(definition: str) -> Any:
-    """moto's evaluation entry point for ``definition``: parsed once per process, then shared.
-
-    Sound because moto's evaluation components are immutable after parsing: everything an execution changes
-    lives in its own ``Environment`` (stack, heap, states, event history). Parse errors are not cached.
-    """
-    with _PROGRAMS_LOCK:
-        program = _PROGRAMS.get(definition)
-        if program is None:
-            from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
-
-            program = AmazonStateLanguageParser.parse(definition)[0]
-            _touch_heap_keys(program, set())
-            if len(_PROGRAMS) >= _PROGRAMS_KEPT:
-                _PROGRAMS.pop(next(iter(_PROGRAMS)))
-            _PROGRAMS[definition] = program
-        return program
-
-
-class MotoSpeedups:
-    """What makes moto's interpreter fast, without changing what the ASL means. All of it is here.
-
-    moto (pinned at 5.2.5 in ``pyproject.toml``) as it comes re-parses the definition with ANTLR for every
-    execution and builds a new boto3 client (a new botocore session, service model loaded from JSON) for
-    every task, and :meth:`LocalEngine.wait` would poll DescribeExecution. While an engine is open:
-
-    * ``ExecutionWorker._get_evaluation_entrypoint`` returns the program parsed once per definition
-      (:func:`parsed_program`): the same tree moto would build, evaluated against each execution's own
-      environment.
-    * ``boto_client_for`` returns one client per (region, service) for the engine's lifetime, built exactly
-      as moto builds it (no parameter validation, no SDK retries, moto's timeouts) with a connection pool
-      large enough for concurrent executions, so connections to the invoke server are kept alive; the
-      Lambda client does not sign (the invoke server checks no signature). botocore clients are thread
-      safe. The cache is dropped on close: clients bind endpoints (the invoke server's port) and moto's
-      interception state when they are built.
-    * moto's JSONPath parsing (every InputPath, Parameters binding, ResultPath) is remembered per path, and
-      its defensive deep copies of execution data use :func:`json_deepcopy` (same result, a pickle round
-      trip for JSON data instead of ``copy.deepcopy``'s Python recursion).
-    * requests to 127.0.0.1 skip moto's URL matching (:meth:`_pass_loopback_through`).
-    * DescribeExecution and GetExecutionHistory are answered in process (:meth:`read`), with the values the
-      API would return.
-    * ``BaseExecutionWorkerCommunication.terminated`` also tells the engine that the execution ended, so
-      :meth:`LocalEngine.wait` sleeps until then instead of polling.
-
-    The execution history events are the same with and without (``tests/statemachine/test_engine_speed.py``).
-    """
-
-    def __init__(self, on_terminated: Callable[[str], None]) -> None:
-        self._on_terminated = on_terminated
-        self._saved: list[tuple[Any, str, Any]] = []
-        self._clients: dict[tuple[str, str], Any] = {}
-        self._clients_lock = threading.Lock()
-
-    def install(self) -> None:
-        from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
-        from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
-
-        def entrypoint(worker: Any) -> Any:
-            return parsed_program(worker._evaluation_details.state_machine_details.definition)
-
-        original_terminated = BaseExecutionWorkerCommunication.terminated
-        on_terminated = self._on_terminated
-
-        def terminated(communication: Any) -> None:
-            original_terminated(communication)
-            on_terminated(communication.execution.exec_arn)
-
-        self._replace(ExecutionWorker, "_get_evaluation_entrypoint", entrypoint)
-        for module_name in _DEEPCOPY_USERS:
-            self._replace(importlib.import_module(module_name), "copy", _FastCopyModule())
-        for module_name in _JSONPATH_USERS:
-            module = importlib.import_module(module_name)
-            self._replace(module, "parse", _cached_jsonpath_parser(module.parse))
-        self._replace(BaseExecutionWorkerCommunication, "terminated", terminated)
-        for module_name in _CLIENT_USERS:
-            module = importlib.import_module(module_name)
-            if hasattr(module, "boto_client_for"):
-                self._replace(module, "boto_client_for", self.client_for)
-        self._pass_loopback_through()
-
-    def _pass_loopback_through(self) -> None:
-        """Requests to 127.0.0.1 skip moto's URL matching, which would let them through anyway.
-
-        With ``mock_aws`` on, every botocore request (the Lambda invokes, the functions' Personalize calls)
-        and every ``requests`` call (Segment's library, the Profile API) is matched against the URL
-        patterns of every moto backend before moto lets it through to the network. No pattern matches a
-        loopback address (checked here, else nothing is changed), so the answer is known in advance.
-        """
-        from moto import backend_index
-        from moto.core.models import botocore_stubber, responses_mock
-
-        sample = "http://127.0.0.1:1/2015-03-31/functions/f/invocations"
-        if any(pattern.match(sample) for _, pattern in backend_index.backend_url_patterns):
-            return
-        moto_process_request = botocore_stubber.process_request
-
-        def process_request(request: Any) -> Any:
-            if request.url.startswith(_LOOPBACK):
-                return None
-            return moto_process_request(request)
-
-        self._replace(botocore_stubber, "process_request", process_request)
-        registered = [*responses_mock.registered()]
-        passed_through = any(
-            isinstance(prefix, str) and sample.startswith(prefix)
-            for prefix in responses_mock.passthru_prefixes
-        )
-        if not passed_through or any(_url_pattern_matches(response, sample) for response in registered):
-            return
-        moto_on_request = responses_mock._on_request
-
-        def on_request(adapter: Any, request: Any, *, retries: Any = None, **kwargs: Any) -> Any:
-            if str(request.url).startswith(_LOOPBACK):
-                return responses_mock._real_send(adapter, request, **kwargs)  # type: ignore[call-arg]
-            return moto_on_request(adapter, request, retries=retries, **kwargs)
-
-        self._replace(responses_mock, "_on_request", on_request)
-
-    def _replace(self, owner: Any, name: str, value: Any) -> None:
-        """Set ``owner.name`` (a class, module or instance attribute) to ``value`` until :meth:`uninstall`."""
-        if isinstance(owner, type):
-            saved = owner.__dict__[name]
-        elif isinstance(owner, ModuleType) or name in vars(owner):
-            saved = getattr(owner, name)
-        else:
-            saved = _DELETE  # an instance attribute that shadows the class's method while installed
-        self._saved.append((owner, name, saved))
-        setattr(owner, name, value)
-
-    def client_for(self, region: str, service: str, state_credentials: Any = None) -> Any:
-        """moto's ``boto_client_for``, built once per (region, service); credentials are unused there too."""
-        key = (region, service)
-        client = self._clients.get(key)
-        if client is None:
-            with self._clients_lock:
-                client = self._clients.get(key)
-                if client is None:
-                    client = self._clients[key] = _moto_task_client(region, service)
-        return client
-
-    def read(self, client: Any, operation: str, execution_arn: str, account: str, region: str) -> Any:
-        """DescribeExecution or GetExecutionHistory answered from moto's backend in process: moto's own
-        response method builds the result, which goes through JSON (timestamps as moto's serializer writes
-        them) and botocore's own parser for the operation's output shape, so the value is the one the client
-        call returns, without moto's slow model-driven serializer, signing and the HTTP plumbing. None when
-        moto raises (the caller then asks the API, which raises the proper ClientError)."""
-        from moto.stepfunctions.responses import StepFunctionResponse
-
-        responder = StepFunctionResponse()
-        responder.current_account, responder.region = account, region
-        responder._get_param = lambda name, *default: execution_arn if name == "executionArn" else None  # type: ignore[method-assign]
-        try:
-            result = getattr(responder, _SNAKE[operation])().result
-        except Exception:  # noqa: BLE001 - ExecutionDoesNotExist & co: the API call raises them properly
-            return None
-        shape = client.meta.service_model.operation_model(operation).output_shape
-        body = json.dumps(result, default=_moto_json_value)
-        return self._parser._parse_shape(shape, json.loads(body))
-
-    @functools.cached_property
-    def _parser(self) -> Any:
-        from botocore.parsers import ResponseParserFactory
-
-        parser: Any = ResponseParserFactory().create_parser("json")
-        parser._timestamp_parser = _client_timestamp
-        return parser
-
-    def uninstall(self) -> None:
-        for owner, name, value in reversed(self._saved):
-            if value is _DELETE:
-                delattr(owner, name)
-            else:
-                setattr(owner, name, value)
-        self._saved.clear()
-        for client in self._clients.values():
-            client.close()
-        self._clients.clear()
-
-
-_DELETE = object()
-_LOOPBACK = ("http://127.0.0.1:", "http://localhost:")
-
-
 def _url_pattern_matches(response: Any, url: str) -> bool:
     """Whether a ``responses`` registration (moto's are compiled patterns) would answer ``url``."""
     pattern = getattr(response, "url", None)
@@ -300,13 +428,8 @@ def _url_pattern_matches(response: Any, url: str) -> bool:
     return bool(pattern is not None and hasattr(pattern, "match") and pattern.match(url))
 
 
-_SNAKE = {"DescribeExecution": "describe_execution", "GetExecutionHistory": "get_execution_history"}
-
-
 def _moto_epoch(value: Any) -> Any:
     """A timestamp as moto's JSON serializer writes it: epoch seconds, truncated to milliseconds."""
-    import datetime
-
     from botocore.utils import parse_to_aware_datetime
     from moto.core.serialize import TimestampSerializer
 
@@ -326,9 +449,6 @@ def _client_timestamp(value: Any) -> Any:
 def _moto_json_value(value: Any) -> Any:
     """What moto's JSON serializer writes for values json cannot: epoch seconds (ms precision) for a
     datetime, the value of an enum."""
-    import datetime
-    import enum
-
     if isinstance(value, datetime.datetime):
         return _moto_epoch(value)
     if isinstance(value, enum.Enum):

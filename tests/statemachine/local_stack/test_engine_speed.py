@@ -17,7 +17,7 @@ import pytest
 from local_stack.stack import LocalStack
 from local_stack.stepfunctions.engine import LocalEngine
 from local_stack.stepfunctions.json_copy import json_deepcopy
-from local_stack.stepfunctions.moto_patches import parsed_program
+from local_stack.stepfunctions.moto_patches import PATCHES, parsed_program
 from state_machines.history import entered
 from tests.events import load_event
 
@@ -60,6 +60,9 @@ SYNCED_PATH = [
     ("ExecutionSucceeded", ""),
 ]
 
+#: What the speed-ups (``fast``) replace.
+FAST_TARGETS = {patch.target for patch in PATCHES if patch.switch == "fast"}
+
 #: (name, message factory, Personalize faults queued before it): every path of the workflow.
 CASES = [
     ("synced", "order_completed", []),
@@ -86,7 +89,8 @@ def run_cases(data_dir: Path, *, fast: bool) -> dict[str, dict[str, Any]]:
     with LocalStack(data_dir, skip_retry_waits=True, fast=fast) as stack:
         assert stack.engine is not None
         assert stack.personalize is not None
-        assert (stack.engine._speedups is not None) is fast
+        patches = stack.engine._moto_patches
+        assert (patches is not None and FAST_TARGETS.issubset(patches.installed)) is fast
         for index, (name, fixture, faults) in enumerate(CASES):
             message = load_event(fixture)
             message["messageId"] = f"speed-{index}-{name}"
