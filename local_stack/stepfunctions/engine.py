@@ -62,13 +62,12 @@ _UNSET_WHILE_RUNNING = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SFN", "AWS_ENDPOIN
 #: moto logs every failed execution at ERROR from this logger; the history already says it all.
 _MOTO_FAILURE_LOGGER = "moto.stepfunctions.parser.asl.component.eval_component"
 
+#: How often a fast :meth:`LocalEngine.wait` looks at an execution that has not been reported ended.
+_ENDED_RECHECK = 0.25
+
 
 class ExecutionTimeout(TimeoutError):
     """An execution was still running when :meth:`LocalEngine.wait` gave up."""
-
-
-#: How often a fast :meth:`LocalEngine.wait` looks at an execution that has not been reported ended.
-_ENDED_RECHECK = 0.25
 
 
 class LocalEngine:
