@@ -2,10 +2,11 @@
 
 moto and botocore are pinned in ``pyproject.toml`` because of this module. :data:`PATCHES` has one row per
 attribute :class:`MotoPatches` replaces while a ``LocalEngine`` is open, :data:`READS` one per internal read
-instead of an API call. A row belongs to one of the engine's switches: ``skip_retry_waits`` (the backoff
+instead of an API call. A row belongs to one of the engine's switches, ``skip_retry_waits`` (the backoff
 waits of moto's Retry and of the functions' SDK retries are recorded, not slept; every retry still happens)
 or ``fast`` (moto's interpreter without its per-execution and per-task overheads; off, moto runs as it comes
-and ``LocalEngine.wait`` polls). Neither changes what the ASL means:
+and ``LocalEngine.wait`` polls), or to none (``always``: the dead-letter read). Neither switch changes what
+the ASL means:
 ``tests/statemachine/local_stack/stepfunctions/test_moto_patches.py`` runs every path of the workflow with
 and without them, and checks that :data:`PATCHES` is exactly what ``install`` replaces and ``uninstall``
 restores. On an upgrade, read each row's ``breaks_on_upgrade`` against the new code.
