@@ -2,7 +2,7 @@
 
 Import times are measured in fresh interpreters (one subprocess per repetition, the median is kept), with
 the settings a function needs to import without AWS
-(``local_stack.stepfunctions.engine.default_environment``), and what
+(``local_stack.resources.default_environment``), and what
 the packages leave out (``iac.build.UNUSED``: cryptography) made unimportable, as in Lambda: the time
 from before ``import functions.<name>.app`` to after it, which includes Powertools, pydantic, the settings
 validation and the module-level clients, as a Lambda init does. Two configurations are measured: tracing
@@ -70,7 +70,7 @@ _FLOOR = (
 def import_environment(tracing: bool) -> dict[str, str]:
     """A clean environment in which every function imports without AWS and without network."""
     from iac.build import UNUSED
-    from local_stack.stepfunctions.engine import default_environment
+    from local_stack.resources import default_environment
 
     env = {key: value for key, value in os.environ.items() if key in ("PATH", "HOME", "LANG", "TMPDIR")}
     env.update(default_environment())

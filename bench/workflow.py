@@ -166,7 +166,7 @@ def timed_invocations(
 
 
 def _invoke(client: Any, function: str, message: dict[str, Any]) -> tuple[dict[str, Any], float]:
-    from local_stack.stepfunctions.engine import function_name
+    from local_stack.resources import function_name
 
     started = time.perf_counter()
     response = client.invoke(FunctionName=function_name(function), Payload=json.dumps(message).encode())

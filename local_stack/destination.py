@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cli.trace import error_message
+from local_stack.lambda_runtime.invoker import InvocationError
 from local_stack.run_store import ExecutionRecord, Outcome
 from local_stack.stack import LocalStack
-from local_stack.stepfunctions.engine import InvocationError
 
 Progress = Callable[[int], None]
 

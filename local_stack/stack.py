@@ -21,9 +21,10 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from local_stack.personalize import PersonalizeService
+from local_stack.resources import ACCOUNT_ID, DEFAULT_REGION, default_environment
 from local_stack.run_store import RunStore
 from local_stack.segment import SegmentService
-from local_stack.stepfunctions.engine import ACCOUNT_ID, DEFAULT_REGION, LocalEngine, default_environment
+from local_stack.stepfunctions.engine import LocalEngine
 
 TRACKING_ID = "local-tracking-id"
 CAMPAIGN_ARN = default_environment()["PERSONALIZE_CAMPAIGN_ARN"]

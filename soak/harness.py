@@ -54,9 +54,10 @@ from typing import Any, TextIO
 
 from cli.redrive import RedriveReport, redrive
 from local_stack.destination import classify
+from local_stack.lambda_runtime.invoker import InvocationError
+from local_stack.resources import DEFAULT_REGION
 from local_stack.run_store import ExecutionRecord
 from local_stack.stack import LocalStack
-from local_stack.stepfunctions.engine import DEFAULT_REGION, InvocationError
 from local_stack.traffic import generate
 
 WORKFLOW_TYPES = ("STANDARD", "EXPRESS")

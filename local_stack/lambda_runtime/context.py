@@ -11,7 +11,9 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-DEFAULT_FUNCTION_NAME = "segment-personalize-test"
+from local_stack.resources import function_arn, function_name
+
+DEFAULT_FUNCTION_NAME = function_name("test")
 
 
 @dataclass
@@ -20,7 +22,7 @@ class LambdaContext:
     ``timeout_ms`` after the context is made."""
 
     function_name: str = DEFAULT_FUNCTION_NAME
-    invoked_function_arn: str = f"arn:aws:lambda:us-east-1:123456789012:function:{DEFAULT_FUNCTION_NAME}"
+    invoked_function_arn: str = function_arn("test")
     aws_request_id: str = "52fdfc07-2182-454f-963f-5f0f9a621d72"
     memory_limit_in_mb: int = 256
     function_version: str = "$LATEST"

@@ -22,8 +22,8 @@ import pytest
 
 from cli.redrive import redrive
 from local_stack.destination import replay
+from local_stack.resources import DEFAULT_REGION
 from local_stack.stack import PROFILE_TOKEN, WRITE_KEY, LocalStack
-from local_stack.stepfunctions.engine import DEFAULT_REGION
 from local_stack.traffic import generate
 from tests.events import event_names, load_event
 

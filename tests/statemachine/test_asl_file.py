@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from local_stack.stepfunctions.engine import function_arn
+from local_stack.resources import function_arn
 from segment_personalize.errors import LAMBDA_TRANSIENT, REJECTING, RETRYABLE
 from state_machines import (
     ASL_PATH,

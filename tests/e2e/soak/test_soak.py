@@ -14,8 +14,8 @@ import pytest
 
 import cli.main as cli
 from cli.redrive import REDRIVE_MARK, redrive
+from local_stack.resources import DEFAULT_REGION
 from local_stack.stack import LocalStack
-from local_stack.stepfunctions.engine import DEFAULT_REGION
 from soak.harness import OUTAGE, SoakResult, print_result, run_soak
 from tests.events import load_event
 

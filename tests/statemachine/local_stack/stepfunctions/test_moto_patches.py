@@ -3,19 +3,25 @@ GetExecutionHistory answers as moto's interpreter as it comes (``LocalEngine(fas
 
 The same Segment messages run through the whole local stack twice, once with each engine, on every path a
 message can take: synced, tracked only (anonymous), ignored, rejected, retried then synced, dead-lettered.
+And the table of ``moto_patches`` is the truth: it lists exactly what each switch replaces, and every
+replaced attribute is back once the engine closes.
 """
 
 from __future__ import annotations
 
 import copy
 import enum
+import json
+import pkgutil
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from local_stack.stack import LocalStack
-from local_stack.stepfunctions.engine import LocalEngine, json_deepcopy, parsed_program
+from local_stack.stepfunctions.engine import LocalEngine
+from local_stack.stepfunctions.json_copy import json_deepcopy
+from local_stack.stepfunctions.moto_patches import PATCHES, READS, MotoPatches, parsed_program
 from state_machines.history import entered
 from tests.events import load_event
 
@@ -58,6 +64,9 @@ SYNCED_PATH = [
     ("ExecutionSucceeded", ""),
 ]
 
+#: What the speed-ups (``fast``) replace.
+FAST_TARGETS = {patch.target for patch in PATCHES if patch.switch == "fast"}
+
 #: (name, message factory, Personalize faults queued before it): every path of the workflow.
 CASES = [
     ("synced", "order_completed", []),
@@ -84,7 +93,8 @@ def run_cases(data_dir: Path, *, fast: bool) -> dict[str, dict[str, Any]]:
     with LocalStack(data_dir, skip_retry_waits=True, fast=fast) as stack:
         assert stack.engine is not None
         assert stack.personalize is not None
-        assert (stack.engine._speedups is not None) is fast
+        patches = stack.engine._moto_patches
+        assert (patches is not None and FAST_TARGETS.issubset(patches.installed)) is fast
         for index, (name, fixture, faults) in enumerate(CASES):
             message = load_event(fixture)
             message["messageId"] = f"speed-{index}-{name}"
@@ -167,3 +177,59 @@ def test_a_program_is_parsed_once_per_definition() -> None:
             "definition"
         ]
     assert parsed_program(definition) is parsed_program(definition)
+
+
+_ABSENT = object()
+
+
+def attribute_of_owner(target: str) -> Any:
+    """What the owner of ``target`` itself holds under its name; _ABSENT when only its class has it."""
+    owner, name = target.rsplit(".", 1)
+    return vars(pkgutil.resolve_name(owner)).get(name, _ABSENT)
+
+
+@pytest.mark.parametrize(
+    ("skip_retry_waits", "fast"), [(True, True), (True, False), (False, True), (False, False)]
+)
+def test_the_table_lists_exactly_what_each_switch_replaces_and_close_restores_every_target(
+    skip_retry_waits: bool, fast: bool
+) -> None:
+    switched_on = {"skip_retry_waits": skip_retry_waits, "fast": fast}
+    expected = [patch.target for patch in PATCHES if switched_on[patch.switch]]
+    before = {patch.target: attribute_of_owner(patch.target) for patch in PATCHES}
+
+    with LocalEngine(skip_retry_waits=skip_retry_waits, fast=fast) as engine:
+        assert engine._moto_patches is not None
+        installed = list(engine._moto_patches.installed)
+        replaced = [target for target, value in before.items() if attribute_of_owner(target) is not value]
+
+    assert sorted(installed) == sorted(expected)
+    assert replaced == expected
+    assert [target for target, value in before.items() if attribute_of_owner(target) is not value] == []
+
+
+def test_every_row_is_one_target_with_its_switch_and_reasons() -> None:
+    targets = [row.target for row in (*PATCHES, *READS)]
+    assert len(set(targets)) == len(targets)
+    assert {row.switch for row in PATCHES} == {"skip_retry_waits", "fast"}
+    assert {row.switch for row in READS} <= {"fast", "always"}
+    for row in (*PATCHES, *READS):
+        assert all((row.replaces, row.why, row.breaks_on_upgrade)), row.target
+        pkgutil.resolve_name(row.target.rsplit(".", 1)[0])  # the owner exists in the pinned versions
+
+
+def test_a_patch_missing_from_the_table_is_refused() -> None:
+    patches = MotoPatches(
+        skip_retry_waits=True,
+        fast=True,
+        record_retry_wait=print,
+        record_sdk_retry_wait=print,
+        on_terminated=print,
+    )
+    dumps = json.dumps
+
+    with pytest.raises(ValueError, match="not a row of moto_patches.PATCHES"):
+        patches._replace("json.dumps", repr)
+
+    assert json.dumps is dumps
+    assert patches.installed == []

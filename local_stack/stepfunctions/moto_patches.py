@@ -1,0 +1,487 @@
+"""Every moto and botocore internal the local engine replaces or reads: what, why, what an upgrade breaks.
+
+moto and botocore are pinned in ``pyproject.toml`` because of this module. :data:`PATCHES` has one row per
+attribute :class:`MotoPatches` replaces while a ``LocalEngine`` is open, :data:`READS` one per internal read
+instead of an API call. A row belongs to one of the engine's switches, ``skip_retry_waits`` (the backoff
+waits of moto's Retry and of the functions' SDK retries are recorded, not slept; every retry still happens)
+or ``fast`` (moto's interpreter without its per-execution and per-task overheads; off, moto runs as it comes
+and ``LocalEngine.wait`` polls), or to none (``always``: the dead-letter read). Neither switch changes what
+the ASL means:
+``tests/statemachine/local_stack/stepfunctions/test_moto_patches.py`` runs every path of the workflow with
+and without them, and checks that :data:`PATCHES` is exactly what ``install`` replaces and ``uninstall``
+restores. On an upgrade, read each row's ``breaks_on_upgrade`` against the new code.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import datetime
+import enum
+import functools
+import json
+import pkgutil
+import threading
+import time
+from collections.abc import Callable, Iterable
+from typing import Any, NamedTuple
+
+from local_stack.stepfunctions.json_copy import json_deepcopy
+
+
+class Internal(NamedTuple):
+    """A row of :data:`PATCHES` or :data:`READS`: one moto or botocore internal the engine depends on."""
+
+    target: str  # dotted path of the attribute: a module's, a class's, or a module-level object's
+    switch: str  # the LocalEngine switch it belongs to: skip_retry_waits, fast (always: no switch)
+    replaces: str
+    why: str
+    breaks_on_upgrade: str
+
+
+def _each(targets: Iterable[str], switch: str, replaces: str, why: str, breaks: str) -> tuple[Internal, ...]:
+    """One row per target, for targets replaced the same way in several modules."""
+    return tuple(Internal(target, switch, replaces, why, breaks) for target in targets)
+
+
+_ASL = "moto.stepfunctions.parser.asl"
+_TASK = f"{_ASL}.component.state.exec.state_task"
+#: Modules of moto's interpreter that deep-copy execution data (state input and output, payloads, events).
+_DEEPCOPY_USERS = (
+    f"{_ASL}.eval.states",
+    f"{_ASL}.eval.environment",
+    f"{_ASL}.eval.event.event_manager",
+    f"{_ASL}.component.common.string.string_expression",
+    f"{_ASL}.component.common.path.result_path",
+    f"{_ASL}.component.state.exec.execute_state",
+    f"{_TASK}.service.state_task_service",
+)
+#: Modules of moto's interpreter that parse a JSONPath (InputPath, Parameters, ResultPath, ...) on every use.
+_JSONPATH_USERS = (f"{_ASL}.utils.json_path", f"{_ASL}.component.common.path.result_path")
+#: Modules of moto's interpreter that build task clients with ``boto_client_for`` for this workflow's task
+#: types: Lambda, SQS, and the generic AWS SDK integration.
+_CLIENT_USERS = (
+    f"{_TASK}.lambda_eval_utils",
+    f"{_TASK}.service.state_task_service_sqs",
+    f"{_TASK}.service.state_task_service_aws_sdk",
+)
+
+#: Every attribute :meth:`MotoPatches.install` replaces (and :meth:`MotoPatches.uninstall` puts back).
+PATCHES: tuple[Internal, ...] = (
+    Internal(
+        f"{_ASL}.component.common.retry.retrier_decl.time",
+        "skip_retry_waits",
+        replaces="the time module whose sleep waits out the backoff of the ASL's Retry",
+        why="RecordingTime: the wait goes to LocalEngine.retry_waits, the retry happens at once",
+        breaks_on_upgrade="the retrier sleeping through another name: retry paths really wait again",
+    ),
+    Internal(
+        "botocore.endpoint.time",
+        "skip_retry_waits",
+        replaces="the time module botocore sleeps with between a client's retry attempts",
+        why="RecordingTime: the functions' SDK retry waits go to LocalEngine.sdk_retry_waits",
+        breaks_on_upgrade="botocore sleeping somewhere else: the functions' SDK retries really wait again",
+    ),
+    Internal(
+        "moto.stepfunctions.parser.backend.execution_worker.ExecutionWorker._get_evaluation_entrypoint",
+        "fast",
+        replaces="the ANTLR parse of the definition at the start of every execution",
+        why="parsed_program: once per definition, shared; an execution's state is in its own Environment",
+        breaks_on_upgrade="components that keep state, or heap keys not made lazily (executions interfere)",
+    ),
+    *_each(
+        (f"{module}.copy" for module in _DEEPCOPY_USERS),
+        "fast",
+        replaces="the copy module: deepcopy of every state input, output, payload and history event",
+        why="json_deepcopy: the same copy, shared sub-objects included, by a pickle round trip",
+        breaks="deepcopy imported by name, or copies in a module not listed (slow again, not wrong)",
+    ),
+    *_each(
+        (f"{module}.parse" for module in _JSONPATH_USERS),
+        "fast",
+        replaces="jsonpath_ng's parse, which builds a PLY parser for every path it evaluates",
+        why="remembered per path: parsed paths hold no state (find and update_or_create only read)",
+        breaks="parse imported by another name (slow again); parsed paths that keep state (wrong)",
+    ),
+    Internal(
+        "moto.stepfunctions.parser.backend.execution.BaseExecutionWorkerCommunication.terminated",
+        "fast",
+        replaces="the hook moto calls when an execution ends",
+        why="it also tells LocalEngine.wait, which then describes the execution instead of polling",
+        breaks_on_upgrade="the hook not called (wait re-checks every 0.25 s); execution.exec_arn renamed",
+    ),
+    *_each(
+        (f"{module}.boto_client_for" for module in _CLIENT_USERS),
+        "fast",
+        replaces="moto's task client factory: a new boto3 session and client (models from JSON) per task",
+        why="one client per (region, service), built as moto does, kept-alive pool; Lambda unsigned",
+        breaks="moto building clients differently (_moto_task_client copies it), or in another module",
+    ),
+    Internal(
+        "moto.core.models.botocore_stubber.process_request",
+        "fast",
+        replaces="the match of every botocore request against the URL patterns of every moto backend",
+        why="loopback requests (Lambda invokes, local Personalize) match none and go through anyway",
+        breaks_on_upgrade="a pattern that matches loopback (checked at install: then nothing is skipped)",
+    ),
+    Internal(
+        "moto.core.models.responses_mock._on_request",
+        "fast",
+        replaces="the same match for every requests call (Segment's library, the Profile API)",
+        why="loopback requests go straight to responses' real send",
+        breaks_on_upgrade="_on_request's or _real_send's signature; loopback no longer passed through",
+    ),
+)
+
+#: Internals read in process instead of calling the API.
+READS: tuple[Internal, ...] = (
+    Internal(
+        "moto.stepfunctions.responses.StepFunctionResponse.describe_execution",
+        "fast",
+        replaces="the DescribeExecution call of LocalEngine.describe and LocalEngine.wait",
+        why="no model-driven serializer, signing, HTTP; botocore's parser gives the client's value",
+        breaks_on_upgrade="the responder's _get_param or result; TimestampSerializer; botocore _parse_shape",
+    ),
+    Internal(
+        "moto.stepfunctions.responses.StepFunctionResponse.get_execution_history",
+        "fast",
+        replaces="the GetExecutionHistory pages of LocalEngine.history",
+        why="as DescribeExecution: the same events, without serializing, signing and HTTP per page",
+        breaks_on_upgrade="as DescribeExecution",
+    ),
+    Internal(
+        "moto.sqs.models.Queue._messages",
+        "always",
+        replaces="ReceiveMessage of the dead-letter queue in LocalEngine.dead_letters",
+        why="the messages are read without being received (no visibility timeout, no receive count)",
+        breaks_on_upgrade="the queue's messages kept under another name, or SQSBackend.get_queue renamed",
+    ),
+)
+_LABELLED = frozenset(patch.target for patch in PATCHES)
+_ABSENT = object()  # what an instance attribute that shadows its class's method is saved as
+_LOOPBACK = ("http://127.0.0.1:", "http://localhost:")
+#: Connections kept alive per task client: at least as many as executions run at once.
+_TASK_POOL_CONNECTIONS = 128
+_SNAKE = {"DescribeExecution": "describe_execution", "GetExecutionHistory": "get_execution_history"}
+
+
+class MotoPatches:
+    """Installs the rows of :data:`PATCHES` whose switch is on, and uninstalls them all; one per open engine.
+
+    Install once moto's mock runs (the loopback rows read its state). Task clients are dropped on uninstall:
+    they bind endpoints (the invoke server's port) and moto's interception state when they are built.
+    """
+
+    def __init__(
+        self,
+        *,
+        skip_retry_waits: bool,
+        fast: bool,
+        record_retry_wait: Callable[[float], None],
+        record_sdk_retry_wait: Callable[[float], None],
+        on_terminated: Callable[[str], None],
+    ) -> None:
+        self.skip_retry_waits = skip_retry_waits
+        self.fast = fast
+        self._record_retry_wait = record_retry_wait
+        self._record_sdk_retry_wait = record_sdk_retry_wait
+        self._on_terminated = on_terminated
+        self._saved: list[tuple[str, Any, str, Any]] = []
+        self._clients: dict[tuple[str, str], Any] = {}
+        self._clients_lock = threading.Lock()
+
+    @property
+    def installed(self) -> list[str]:
+        """The targets replaced now, in the order they were replaced."""
+        return [target for target, *_ in self._saved]
+
+    def install(self) -> None:
+        """Replace the targets of the switches that are on."""
+        if self.skip_retry_waits:
+            self._replace(
+                f"{_ASL}.component.common.retry.retrier_decl.time", RecordingTime(self._record_retry_wait)
+            )
+            self._replace("botocore.endpoint.time", RecordingTime(self._record_sdk_retry_wait))
+        if self.fast:
+            self._install_speedups()
+
+    def _install_speedups(self) -> None:
+        self._replace(
+            "moto.stepfunctions.parser.backend.execution_worker.ExecutionWorker._get_evaluation_entrypoint",
+            _evaluation_entrypoint,
+        )
+        for module in _DEEPCOPY_USERS:
+            self._replace(f"{module}.copy", _FastCopyModule())
+        for module in _JSONPATH_USERS:
+            parse = f"{module}.parse"
+            self._replace(parse, _cached_jsonpath_parser(pkgutil.resolve_name(parse)))
+        terminated = "moto.stepfunctions.parser.backend.execution.BaseExecutionWorkerCommunication.terminated"
+        self._replace(terminated, self._terminated_hook(pkgutil.resolve_name(terminated)))
+        for module in _CLIENT_USERS:
+            self._replace(f"{module}.boto_client_for", self.client_for)
+        self._pass_loopback_through()
+
+    def _terminated_hook(self, moto_terminated: Callable[[Any], None]) -> Callable[[Any], None]:
+        on_terminated = self._on_terminated
+
+        def terminated(communication: Any) -> None:
+            moto_terminated(communication)
+            on_terminated(communication.execution.exec_arn)
+
+        return terminated
+
+    def _pass_loopback_through(self) -> None:
+        """Requests to loopback skip moto's URL matching (see :data:`PATCHES`), unless a moto URL pattern
+        or ``responses`` registration would answer one: then they are matched as before."""
+        from moto import backend_index
+        from moto.core.models import botocore_stubber, responses_mock
+
+        sample = "http://127.0.0.1:1/2015-03-31/functions/f/invocations"
+        if any(pattern.match(sample) for _, pattern in backend_index.backend_url_patterns):
+            return
+        moto_process_request = botocore_stubber.process_request
+
+        def process_request(request: Any) -> Any:
+            if request.url.startswith(_LOOPBACK):
+                return None
+            return moto_process_request(request)
+
+        self._replace("moto.core.models.botocore_stubber.process_request", process_request)
+        registered = [*responses_mock.registered()]
+        passed_through = any(
+            isinstance(prefix, str) and sample.startswith(prefix)
+            for prefix in responses_mock.passthru_prefixes
+        )
+        if not passed_through or any(_url_pattern_matches(response, sample) for response in registered):
+            return
+        moto_on_request = responses_mock._on_request
+
+        def on_request(adapter: Any, request: Any, *, retries: Any = None, **kwargs: Any) -> Any:
+            if str(request.url).startswith(_LOOPBACK):
+                return responses_mock._real_send(adapter, request, **kwargs)  # type: ignore[call-arg]
+            return moto_on_request(adapter, request, retries=retries, **kwargs)
+
+        self._replace("moto.core.models.responses_mock._on_request", on_request)
+
+    def _replace(self, target: str, value: Any) -> None:
+        """Set the attribute ``target`` (a row of :data:`PATCHES`) to ``value`` until :meth:`uninstall`."""
+        if target not in _LABELLED:
+            raise ValueError(
+                f"{target} is not a row of moto_patches.PATCHES: label a patch before installing it"
+            )
+        owner_path, name = target.rsplit(".", 1)
+        owner = pkgutil.resolve_name(owner_path)
+        self._saved.append((target, owner, name, vars(owner).get(name, _ABSENT)))
+        setattr(owner, name, value)
+
+    def uninstall(self) -> None:
+        """Put back every replaced attribute, latest first; close the task clients."""
+        for _, owner, name, value in reversed(self._saved):
+            if value is _ABSENT:
+                delattr(owner, name)
+            else:
+                setattr(owner, name, value)
+        self._saved.clear()
+        for client in self._clients.values():
+            client.close()
+        self._clients.clear()
+
+    def client_for(self, region: str, service: str, state_credentials: Any = None) -> Any:
+        """moto's ``boto_client_for``, built once per (region, service); credentials are unused there too."""
+        key = (region, service)
+        client = self._clients.get(key)
+        if client is None:
+            with self._clients_lock:
+                client = self._clients.get(key)
+                if client is None:
+                    client = self._clients[key] = _moto_task_client(region, service)
+        return client
+
+    def read(self, client: Any, operation: str, execution_arn: str, account: str, region: str) -> Any:
+        """DescribeExecution or GetExecutionHistory answered in process (:data:`READS`): moto's own response
+        method, then JSON and botocore's parser for the output shape, as the client call would. None when
+        the speed-ups are off or moto raises (the API call then raises the proper ClientError)."""
+        if not self.fast:
+            return None
+        from moto.stepfunctions.responses import StepFunctionResponse
+
+        responder = StepFunctionResponse()
+        responder.current_account, responder.region = account, region
+        responder._get_param = lambda name, *default: execution_arn if name == "executionArn" else None  # type: ignore[method-assign]
+        try:
+            result = getattr(responder, _SNAKE[operation])().result
+        except Exception:  # noqa: BLE001 - ExecutionDoesNotExist & co: the API call raises them properly
+            return None
+        shape = client.meta.service_model.operation_model(operation).output_shape
+        body = json.dumps(result, default=_moto_json_value)
+        return self._parser._parse_shape(shape, json.loads(body))
+
+    @functools.cached_property
+    def _parser(self) -> Any:
+        from botocore.parsers import ResponseParserFactory
+
+        parser: Any = ResponseParserFactory().create_parser("json")
+        parser._timestamp_parser = _client_timestamp
+        return parser
+
+
+def queued_message_bodies(account: str, region: str, queue_name: str) -> list[str]:
+    """The bodies of a moto SQS queue's messages, oldest first, without receiving them (:data:`READS`)."""
+    from moto.sqs.models import sqs_backends
+
+    queue = sqs_backends[account][region].get_queue(queue_name)
+    return [message.body for message in list(queue._messages)]
+
+
+class RecordingTime:
+    """Stands in for the ``time`` module of moto's retrier and of botocore's endpoint: records each wait
+    instead of sleeping it."""
+
+    def __init__(self, record: Callable[[float], None]) -> None:
+        self._record = record
+
+    def sleep(self, seconds: float) -> None:
+        self._record(float(seconds))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(time, name)
+
+
+class _FastCopyModule:
+    """Stands in for the ``copy`` module in moto's interpreter modules: :func:`json_deepcopy` as deepcopy."""
+
+    deepcopy = staticmethod(json_deepcopy)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(copy, name)
+
+
+def _cached_jsonpath_parser(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """``parse`` remembered per path: jsonpath_ng builds a PLY parser for every call, and its parsed paths
+    hold no state (``find`` and ``update_or_create`` only read them)."""
+    return functools.lru_cache(maxsize=1024)(parse)
+
+
+def _evaluation_entrypoint(worker: Any) -> Any:
+    """``ExecutionWorker._get_evaluation_entrypoint``: the program of the worker's definition, parsed once."""
+    return parsed_program(worker._evaluation_details.state_machine_details.definition)
+
+
+#: Parsed programs by definition text, shared by every engine of the process.
+_PROGRAMS: dict[str, Any] = {}
+_PROGRAMS_LOCK = threading.Lock()
+_PROGRAMS_KEPT = 16
+
+
+def parsed_program(definition: str) -> Any:
+    """moto's evaluation entry point for ``definition``: parsed once per process, then shared.
+
+    Sound because moto's evaluation components are immutable after parsing: everything an execution changes
+    lives in its own ``Environment`` (stack, heap, states, event history). Parse errors are not cached.
+    """
+    with _PROGRAMS_LOCK:
+        program = _PROGRAMS.get(definition)
+        if program is None:
+            from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+
+            program = AmazonStateLanguageParser.parse(definition)[0]
+            _touch_heap_keys(program, set())
+            if len(_PROGRAMS) >= _PROGRAMS_KEPT:
+                _PROGRAMS.pop(next(iter(_PROGRAMS)))
+            _PROGRAMS[definition] = program
+        return program
+
+
+def _touch_heap_keys(component: Any, seen: set[int]) -> None:
+    """Give every component of a parsed program its heap key now, while one thread holds it.
+
+    moto keeps per-execution evaluation state (retry attempt counts, backoff multipliers) in the execution's
+    own ``env.heap`` under each component's ``heap_key``, a uid made lazily on first use. A program shared
+    by concurrent executions must not have two threads make that uid at once.
+    """
+    from moto.stepfunctions.parser.asl.component.component import Component
+    from moto.stepfunctions.parser.asl.component.eval_component import EvalComponent
+
+    if id(component) in seen:
+        return
+    seen.add(id(component))
+    if isinstance(component, EvalComponent):
+        _ = component.heap_key
+    children: list[Any] = []
+    for value in vars(component).values() if hasattr(component, "__dict__") else ():
+        children.extend(
+            value
+            if isinstance(value, list | tuple)
+            else value.values()
+            if isinstance(value, dict)
+            else [value]
+        )
+    for child in children:
+        if isinstance(child, Component):
+            _touch_heap_keys(child, seen)
+
+
+def _url_pattern_matches(response: Any, url: str) -> bool:
+    """Whether a ``responses`` registration (moto's are compiled patterns) would answer ``url``."""
+    pattern = getattr(response, "url", None)
+    if isinstance(pattern, str):
+        return url.startswith(pattern.split("?", 1)[0])
+    return bool(pattern is not None and hasattr(pattern, "match") and pattern.match(url))
+
+
+def _moto_epoch(value: Any) -> Any:
+    """A timestamp as moto's JSON serializer writes it: epoch seconds, truncated to milliseconds."""
+    from botocore.utils import parse_to_aware_datetime
+    from moto.core.serialize import TimestampSerializer
+
+    if isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            value = datetime.datetime.fromisoformat(value)  # moto's history: 2026-11-01T09:00:00.123Z
+    return TimestampSerializer._timestamp_unixtimestamp(parse_to_aware_datetime(value))
+
+
+def _client_timestamp(value: Any) -> Any:
+    """What the client's parser makes of the timestamp moto would have written for ``value``."""
+    from botocore.utils import parse_timestamp
+
+    return parse_timestamp(_moto_epoch(value))
+
+
+def _moto_json_value(value: Any) -> Any:
+    """What moto's JSON serializer writes for values json cannot: epoch seconds (ms precision) for a
+    datetime, the value of an enum."""
+    if isinstance(value, datetime.datetime):
+        return _moto_epoch(value)
+    if isinstance(value, enum.Enum):
+        return value.value
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def _moto_task_client(region: str, service: str) -> Any:
+    """A client as moto's ``boto_client_for`` builds it, with a pool for concurrent executions."""
+    import boto3
+    from botocore import UNSIGNED
+    from botocore.config import Config
+    from moto.core.models import botocore_stubber
+    from moto.settings import moto_server_port
+    from moto.stepfunctions.parser.asl.component.common.timeouts.timeout import TimeoutSeconds
+
+    kwargs: dict[str, Any] = {}
+    if not botocore_stubber.enabled:
+        kwargs["endpoint_url"] = f"http://localhost:{moto_server_port()}"
+    return boto3.session.Session().client(  # type: ignore[call-overload]
+        service,
+        aws_access_key_id="ak",
+        region_name=region,
+        aws_secret_access_key="sk",  # noqa: S106 - the dummy credentials moto uses itself
+        config=Config(
+            parameter_validation=False,
+            retries={"max_attempts": 0, "total_max_attempts": 1},
+            connect_timeout=TimeoutSeconds.DEFAULT_TIMEOUT_SECONDS,
+            read_timeout=TimeoutSeconds.DEFAULT_TIMEOUT_SECONDS,
+            max_pool_connections=_TASK_POOL_CONNECTIONS,
+            # the invoke server checks no signature: Lambda invokes go unsigned (SQS reaches moto signed)
+            **({"signature_version": UNSIGNED} if service == "lambda" else {}),
+        ),
+        **kwargs,
+    )
