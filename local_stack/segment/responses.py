@@ -1,4 +1,5 @@
-"""The local Segment service: Tracking API, Profile API and a private ``/_local`` admin path on one port."""
+"""The local Segment service on the wire: Tracking API, Profile API and a private ``/_local`` admin path on
+one port (routes, request and error shapes, paging); what messages do to profiles is in ``backend``."""
 
 from __future__ import annotations
 
@@ -20,8 +21,9 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from local_stack.loopback import LoopbackServer
+from local_stack.segment.backend import MESSAGE_TYPES, SegmentBackend, now_iso, parse_external_id
 from local_stack.segment.faults import FaultInjector
-from local_stack.segment.store import MESSAGE_TYPES, SegmentStore, now_iso, parse_external_id
+from local_stack.segment.store import SegmentStore
 
 log = logging.getLogger("local_stack.segment")
 
@@ -81,6 +83,76 @@ def _fault_response(api: str, status: int, retry_after: int | None) -> Response:
     return resp
 
 
+class _Refused(Exception):
+    """A tracking request answered before any message is stored."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__(response.body)
+        self.response = response
+
+
+def _tracking_payload(raw: bytes | None, headers: dict[str, str], is_batch: bool) -> dict[str, Any]:
+    """The request body as a JSON object, within the size limit; _Refused (400) otherwise."""
+    limit = MAX_BATCH_BYTES if is_batch else MAX_MESSAGE_BYTES
+    if raw is None:
+        raise _Refused(_tracking_error(400, "payload_too_large", f"request is larger than {limit} bytes"))
+    if headers.get("content-encoding", "").lower() == "gzip":
+        try:
+            with gzip.GzipFile(fileobj=io.BytesIO(raw)) as gz:
+                data = gz.read(limit + 1)
+        except (OSError, EOFError, zlib.error) as e:
+            raise _Refused(_tracking_error(400, "invalid_request", f"body is not valid gzip: {e}")) from e
+    else:
+        data = raw
+    if len(data) > limit:
+        what = "batch" if is_batch else "message"
+        raise _Refused(_tracking_error(400, "payload_too_large", f"{what} is larger than {limit // 1024} KB"))
+    try:
+        payload = json.loads(data)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise _Refused(_tracking_error(400, "invalid_json", f"body is not valid JSON: {e}")) from e
+    if not isinstance(payload, dict):
+        raise _Refused(_tracking_error(400, "invalid_request", "body must be a JSON object"))
+    return payload
+
+
+def _tracking_messages(payload: dict[str, Any], endpoint: str, is_batch: bool) -> list[dict[str, Any]]:
+    """The messages of a batch (each within 32 KB), or the one message of ``/v1/<type>``; _Refused (400)."""
+    if not is_batch:
+        message = dict(payload)
+        message["type"] = endpoint
+        return [message]  # its size was measured whole
+    batch = payload.get("batch")
+    if not isinstance(batch, list) or not all(isinstance(m, dict) for m in batch):
+        raise _Refused(_tracking_error(400, "invalid_request", "'batch' must be a list of message objects"))
+    messages = [dict(m) for m in batch]
+    for index, msg in enumerate(messages):
+        size = len(json.dumps(msg, separators=(",", ":")).encode())
+        if size > MAX_MESSAGE_BYTES:
+            raise _Refused(
+                _tracking_error(
+                    400, "payload_too_large", f"message {index} is {size} bytes, over the 32 KB limit"
+                )
+            )
+    return messages
+
+
+def _complete(msg: dict[str, Any], batch: dict[str, Any] | None, received_at: str) -> None:
+    """Fill a message in as Segment's edge does: the batch's ``context`` and ``integrations`` under its own,
+    a ``messageId`` when it has none, the batch's ``sentAt``, ``receivedAt``; the write key dropped."""
+    msg.pop("writeKey", None)
+    if batch is not None:
+        for shared in ("context", "integrations"):
+            outer, inner = batch.get(shared), msg.get(shared)
+            if isinstance(outer, dict):
+                msg[shared] = {**outer, **(inner if isinstance(inner, dict) else {})}
+    if not msg.get("messageId"):
+        msg["messageId"] = f"local-{uuid.uuid4()}"
+    if "sentAt" not in msg and batch is not None and batch.get("sentAt") is not None:
+        msg["sentAt"] = batch["sentAt"]
+    msg["receivedAt"] = received_at
+
+
 class SegmentService:
     """Segment's Tracking API (``/v1/batch``, ``/v1/identify``, ...) and Profile API on one loopback port."""
 
@@ -98,6 +170,7 @@ class SegmentService:
         self.access_token = access_token
         self.reject_unknown_write_keys = reject_unknown_write_keys
         self.store = SegmentStore(db_path)
+        self.backend = SegmentBackend(self.store)
         self.faults = FaultInjector()
         self._server: _Server | None = None
         self._stopping = threading.Event()
@@ -150,38 +223,38 @@ class SegmentService:
 
     def profile_traits(self, external_id: str) -> dict[str, Any] | None:
         """All traits of the profile ``external_id`` (e.g. ``user_id:u1``) resolves to, or None."""
-        profile_id = self.store.profile_id_for(external_id)
-        return None if profile_id is None else self.store.traits(profile_id)[0]
+        profile_id = self.backend.profile_id_for(external_id)
+        return None if profile_id is None else self.backend.traits(profile_id)[0]
 
     def profile(self, external_id: str) -> dict[str, Any] | None:
         """Profile id, external ids, traits and metadata of ``external_id``'s profile, or None."""
-        profile_id = self.store.profile_id_for(external_id)
-        return None if profile_id is None else self.store.profile(profile_id)
+        profile_id = self.backend.profile_id_for(external_id)
+        return None if profile_id is None else self.backend.profile(profile_id)
 
     def profiles(self) -> list[dict[str, Any]]:
         """Every profile."""
-        return self.store.profiles()
+        return self.backend.profiles()
 
     def profile_events(self, external_id: str) -> list[dict[str, Any]] | None:
         """The profile's event timeline, oldest first, or None for an unknown profile."""
-        profile_id = self.store.profile_id_for(external_id)
-        return None if profile_id is None else self.store.events(profile_id)
+        profile_id = self.backend.profile_id_for(external_id)
+        return None if profile_id is None else self.backend.events(profile_id)
 
     def messages(self, type: str | None = None, status: str | None = None) -> list[dict[str, Any]]:
         """Stored message bodies (with ``receivedAt``) in arrival order, filtered by ``type``/``status``."""
-        return self.store.messages(type=type, status=status)
+        return self.backend.messages(type=type, status=status)
 
     def message_log(self, type: str | None = None, status: str | None = None) -> list[dict[str, Any]]:
         """Stored messages with ``status`` (applied/rejected), ``reason``, ``duplicates``, ``writeKeyId``."""
-        return self.store.messages(type=type, status=status, with_meta=True)
+        return self.backend.messages(type=type, status=status, with_meta=True)
 
     def set_traits(self, external_id: str, traits: dict[str, Any]) -> None:
         """Seed traits on a profile directly (merged like an identify; the profile is created if needed)."""
-        self.store.set_traits(external_id, traits)
+        self.backend.set_traits(external_id, traits)
 
     def reset(self) -> None:
         """Forget every message, profile and pending fault."""
-        self.store.reset()
+        self.backend.reset()
         self.faults.clear()
 
     # -- request handling -----------------------------------------------------------------------------
@@ -220,64 +293,22 @@ class SegmentService:
         if fault is not None:
             return fault
         is_batch = endpoint in ("batch", "import")
-        limit = MAX_BATCH_BYTES if is_batch else MAX_MESSAGE_BYTES
-        if raw is None:
-            return _tracking_error(400, "payload_too_large", f"request is larger than {limit} bytes")
-        if headers.get("content-encoding", "").lower() == "gzip":
-            try:
-                with gzip.GzipFile(fileobj=io.BytesIO(raw)) as gz:
-                    data = gz.read(limit + 1)
-            except (OSError, EOFError, zlib.error) as e:
-                return _tracking_error(400, "invalid_request", f"body is not valid gzip: {e}")
-        else:
-            data = raw
-        if len(data) > limit:
-            what = "batch" if is_batch else "message"
-            return _tracking_error(400, "payload_too_large", f"{what} is larger than {limit // 1024} KB")
         try:
-            payload = json.loads(data)
-        except (ValueError, UnicodeDecodeError) as e:
-            return _tracking_error(400, "invalid_json", f"body is not valid JSON: {e}")
-        if not isinstance(payload, dict):
-            return _tracking_error(400, "invalid_request", "body must be a JSON object")
-
-        write_key = _basic_username(headers.get("authorization"))
-        if not write_key and isinstance(payload.get("writeKey"), str):
-            write_key = payload["writeKey"]
-        if not write_key or write_key not in self.write_keys:
-            if not self.reject_unknown_write_keys:
-                return Response(200, {"success": True})  # the real edge accepts and drops
-            return _tracking_error(401, "unauthorized", "missing or invalid write key")
-
-        if is_batch:
-            batch = payload.get("batch")
-            if not isinstance(batch, list) or not all(isinstance(m, dict) for m in batch):
-                return _tracking_error(400, "invalid_request", "'batch' must be a list of message objects")
-            messages = [dict(m) for m in batch]
-        else:
-            messages = [dict(payload)]
-            messages[0]["type"] = endpoint
-        for index, msg in enumerate(messages if is_batch else []):  # a single call was measured whole above
-            size = len(json.dumps(msg, separators=(",", ":")).encode())
-            if size > MAX_MESSAGE_BYTES:
-                return _tracking_error(
-                    400, "payload_too_large", f"message {index} is {size} bytes, over the 32 KB limit"
-                )
-
+            payload = _tracking_payload(raw, headers, is_batch)
+            write_key = _basic_username(headers.get("authorization"))
+            if not write_key and isinstance(payload.get("writeKey"), str):
+                write_key = payload["writeKey"]
+            if not write_key or write_key not in self.write_keys:
+                if not self.reject_unknown_write_keys:
+                    return Response(200, {"success": True})  # the real edge accepts and drops
+                return _tracking_error(401, "unauthorized", "missing or invalid write key")
+            messages = _tracking_messages(payload, endpoint, is_batch)
+        except _Refused as refused:
+            return refused.response
         received_at, key_id = now_iso(), write_key_id(write_key)
         for msg in messages:
-            msg.pop("writeKey", None)
-            if is_batch:
-                for shared in ("context", "integrations"):
-                    outer, inner = payload.get(shared), msg.get(shared)
-                    if isinstance(outer, dict):
-                        msg[shared] = {**outer, **(inner if isinstance(inner, dict) else {})}
-            if not msg.get("messageId"):
-                msg["messageId"] = f"local-{uuid.uuid4()}"
-            if "sentAt" not in msg and payload.get("sentAt") is not None:
-                msg["sentAt"] = payload["sentAt"]
-            msg["receivedAt"] = received_at
-            outcome = self.store.ingest(msg, key_id, received_at)
+            _complete(msg, payload if is_batch else None, received_at)
+            outcome = self.backend.ingest(msg, key_id, received_at)
             log.debug("message %s (%s): %s", msg["messageId"], msg.get("type"), outcome)
         return Response(200, {"success": True})
 
@@ -298,15 +329,17 @@ class SegmentService:
         if collection != "users" or resource not in PROFILE_RESOURCES:
             return _profile_error(404, "not_found", "Resource was not found.")
         parsed = parse_external_id(external_id)
-        profile_id = None if parsed is None else self.store.profile_id_for(external_id)
+        profile_id = None if parsed is None else self.backend.profile_id_for(external_id)
         if profile_id is None:
             return _profile_error(404, "not_found", "Profile was not found.")
         url = parts.path + (f"?{parts.query}" if parts.query else "")
         if resource == "traits":
             return self._traits(profile_id, query, url)
         if resource == "metadata":
-            return Response(200, {"metadata": self.store.metadata(profile_id)})
-        items = self.store.events(profile_id) if resource == "events" else self.store.external_ids(profile_id)
+            return Response(200, {"metadata": self.backend.metadata(profile_id)})
+        items = (
+            self.backend.events(profile_id) if resource == "events" else self.backend.external_ids(profile_id)
+        )
         if resource == "events":
             items = _filter_events(items, query)
         elif query.get("include"):
@@ -315,7 +348,7 @@ class SegmentService:
         return _paged(items, query, url, "data", LIST_DEFAULT_LIMIT, LIST_MAX_LIMIT)
 
     def _traits(self, profile_id: str, query: dict[str, str], url: str) -> Response:
-        traits, meta = self.store.traits(profile_id)
+        traits, meta = self.backend.traits(profile_id)
         keys = sorted(traits)
         if query.get("include"):
             wanted = [k.strip() for k in query["include"].split(",") if k.strip()]
