@@ -25,12 +25,11 @@ import os
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
-from http.server import BaseHTTPRequestHandler
 from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
-from local_stack.loopback import LoopbackServer
+from local_stack.loopback import JsonAnswer, JsonLoopbackServer, JsonRequest, JsonRequestHandler
 from local_stack.personalize.backend import PersonalizeBackend, RankedItems
 from local_stack.personalize.constraints import (
     dataset_request,
@@ -46,6 +45,10 @@ logger = logging.getLogger(__name__)
 
 #: An operation's answer to a request body (and the id the request is logged under): a JSON object or None.
 Operation = Callable[[dict[str, Any], int], dict[str, Any] | None]
+
+
+class _PersonalizeHandler(JsonRequestHandler):
+    server_version = "LocalPersonalize/1.0"
 
 
 class PersonalizeService:
@@ -81,7 +84,7 @@ class PersonalizeService:
             model=model,
         )
         self.model = self.backend.model
-        self._server: LoopbackServer | None = None
+        self._server: JsonLoopbackServer | None = None
         self._closed = False
         self._routes: dict[tuple[str, str], tuple[str, Operation]] = {
             ("POST", "/events"): ("PutEvents", self._put_events),
@@ -174,6 +177,10 @@ class PersonalizeService:
         self.backend.store.finish_request(request_id, status, code, message)
         return status, headers, payload
 
+    def _answer(self, request: JsonRequest) -> JsonAnswer:
+        status, headers, payload = self.handle(request.method, request.target, request.body or b"")
+        return JsonAnswer(status, payload, headers)
+
     @staticmethod
     def _closed_answer() -> tuple[int, dict[str, str], bytes]:
         message = json.dumps({"message": "The local Personalize is closed."}).encode()
@@ -216,7 +223,7 @@ class PersonalizeService:
         """Serve on ``host:port`` (0 picks a free port) in a background thread; the base URL."""
         if self._server is not None:
             return self.url
-        self._server = LoopbackServer((host, port), _handler_for(self))
+        self._server = JsonLoopbackServer((host, port), self._answer, _PersonalizeHandler)
         self._server.start("local-personalize", poll_interval=0.02)
         return self.url
 
@@ -256,28 +263,3 @@ def _request_object(body: bytes) -> dict[str, Any]:
 
 def _ranked_answer(list_key: str, ranked: RankedItems) -> dict[str, Any]:
     return {list_key: ranked.entries, "recommendationId": ranked.recommendation_id}
-
-
-def _handler_for(service: PersonalizeService) -> type[BaseHTTPRequestHandler]:
-    class _Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        disable_nagle_algorithm = True  # headers and body go out at once on keep-alive connections
-        server_version = "LocalPersonalize/1.0"
-
-        def _answer(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length > 0 else b""
-            status, headers, payload = service.handle(self.command, self.path, body)
-            self.send_response(status)
-            for name, value in headers.items():
-                self.send_header(name, value)
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-
-        do_GET = do_POST = do_PUT = do_DELETE = _answer
-
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
-            logger.debug("%s " + format, self.address_string(), *args)
-
-    return _Handler

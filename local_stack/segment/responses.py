@@ -14,13 +14,11 @@ import threading
 import uuid
 import zlib
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
 from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from local_stack.loopback import LoopbackServer
+from local_stack.loopback import JsonAnswer, JsonLoopbackServer, JsonRequest, JsonRequestHandler
 from local_stack.segment.backend import MESSAGE_TYPES, SegmentBackend, now_iso, parse_external_id
 from local_stack.segment.faults import FaultInjector
 from local_stack.segment.store import SegmentStore
@@ -34,16 +32,6 @@ TRAITS_DEFAULT_LIMIT, TRAITS_MAX_LIMIT = 10, 200  # Profile API: 10 traits unles
 LIST_DEFAULT_LIMIT, LIST_MAX_LIMIT = 10, 100  # events and external_ids pages
 TRACKING_ENDPOINTS = {*MESSAGE_TYPES, "batch", "import"}  # /v1/import is the old name of /v1/batch
 PROFILE_RESOURCES = {"traits", "events", "external_ids", "metadata"}
-
-
-@dataclass
-class Response:
-    """A JSON answer."""
-
-    status: int
-    body: Any
-    headers: dict[str, str] = field(default_factory=dict)
-    close: bool = False
 
 
 def write_key_id(write_key: str) -> str:
@@ -61,17 +49,17 @@ def _basic_username(header: str | None) -> str | None:
     return decoded.partition(":")[0]
 
 
-def _tracking_error(status: int, code: str, message: str) -> Response:
+def _tracking_error(status: int, code: str, message: str) -> JsonAnswer:
     # segment-analytics-python reads "code" and "message" of an error body into its APIError.
-    return Response(status, {"code": code, "message": message})
+    return JsonAnswer(status, {"code": code, "message": message})
 
 
-def _profile_error(status: int, code: str, message: str) -> Response:
+def _profile_error(status: int, code: str, message: str) -> JsonAnswer:
     # The Profile API's documented error body.
-    return Response(status, {"error": {"code": code, "message": message}})
+    return JsonAnswer(status, {"error": {"code": code, "message": message}})
 
 
-def _fault_response(api: str, status: int, retry_after: int | None) -> Response:
+def _fault_response(api: str, status: int, retry_after: int | None) -> JsonAnswer:
     codes = {429: "rate_limit_error" if api == "profile" else "too_many_requests"}
     code = codes.get(status, "server_error" if status >= 500 else "invalid_request_error")
     message = f"injected fault: HTTP {status}"
@@ -86,7 +74,7 @@ def _fault_response(api: str, status: int, retry_after: int | None) -> Response:
 class _Refused(Exception):
     """A tracking request answered before any message is stored."""
 
-    def __init__(self, response: Response) -> None:
+    def __init__(self, response: JsonAnswer) -> None:
         super().__init__(response.body)
         self.response = response
 
@@ -153,6 +141,12 @@ def _complete(msg: dict[str, Any], batch: dict[str, Any] | None, received_at: st
     msg["receivedAt"] = received_at
 
 
+class _SegmentHandler(JsonRequestHandler):
+    server_version = "LocalSegment/1.0"
+    timeout = 30  # idle keep-alive connections close after this
+    max_body_bytes = MAX_READ_BYTES
+
+
 class SegmentService:
     """Segment's Tracking API (``/v1/batch``, ``/v1/identify``, ...) and Profile API on one loopback port."""
 
@@ -172,7 +166,7 @@ class SegmentService:
         self.store = SegmentStore(db_path)
         self.backend = SegmentBackend(self.store)
         self.faults = FaultInjector()
-        self._server: _Server | None = None
+        self._server: JsonLoopbackServer | None = None
         self._stopping = threading.Event()
 
     # -- lifecycle ------------------------------------------------------------------------------------
@@ -182,10 +176,8 @@ class SegmentService:
         if self._server is not None:
             raise RuntimeError("SegmentService is already started")
         self._stopping.clear()
-        server = _Server((host, port), _Handler)
-        server.service = self
-        self._server = server
-        server.start("local-segment")
+        self._server = JsonLoopbackServer((host, port), self._answer, _SegmentHandler)
+        self._server.start("local-segment")
         log.info("local Segment service on %s", self.url)
         return self.url
 
@@ -259,7 +251,7 @@ class SegmentService:
 
     # -- request handling -----------------------------------------------------------------------------
 
-    def handle(self, method: str, target: str, headers: dict[str, str], body: bytes | None) -> Response:
+    def handle(self, method: str, target: str, headers: dict[str, str], body: bytes | None) -> JsonAnswer:
         """Route one HTTP request (``body`` None: larger than the service reads)."""
         parts = urlsplit(target)
         segments = [unquote(s) for s in parts.path.split("/")[1:]]
@@ -274,11 +266,24 @@ class SegmentService:
             return self._profile_api(segments, parts, query, headers)
         if segments and segments[0] == "_local":
             return self._admin(method, segments[1:], query, body)
-        return Response(
+        return JsonAnswer(
             404, {"error": {"code": "not_found", "message": f"no route for {method} {parts.path}"}}
         )
 
-    def _take_fault(self, api: str) -> Response | None:
+    def _answer(self, request: JsonRequest) -> JsonAnswer:
+        """The server's entry: :meth:`handle` (looked up per request, so a test can wrap it), a request id."""
+        try:
+            answer = self.handle(request.method, request.target, request.headers, request.body)
+        except Exception:
+            log.exception("local Segment service failed on %s %s", request.method, request.target)
+            answer = JsonAnswer(
+                500, {"code": "server_error", "message": "internal error in the local service"}
+            )
+        return JsonAnswer(
+            answer.status, answer.body, {"Request-Id": str(uuid.uuid4()), **answer.headers}, answer.close
+        )
+
+    def _take_fault(self, api: str) -> JsonAnswer | None:
         fault = self.faults.take(api)
         if fault is None:
             return None
@@ -288,7 +293,7 @@ class SegmentService:
             return None
         return _fault_response(api, fault.status, fault.retry_after)
 
-    def _tracking(self, endpoint: str, headers: dict[str, str], raw: bytes | None) -> Response:
+    def _tracking(self, endpoint: str, headers: dict[str, str], raw: bytes | None) -> JsonAnswer:
         fault = self._take_fault("tracking")
         if fault is not None:
             return fault
@@ -300,7 +305,7 @@ class SegmentService:
                 write_key = payload["writeKey"]
             if not write_key or write_key not in self.write_keys:
                 if not self.reject_unknown_write_keys:
-                    return Response(200, {"success": True})  # the real edge accepts and drops
+                    return JsonAnswer(200, {"success": True})  # the real edge accepts and drops
                 return _tracking_error(401, "unauthorized", "missing or invalid write key")
             messages = _tracking_messages(payload, endpoint, is_batch)
         except _Refused as refused:
@@ -310,11 +315,11 @@ class SegmentService:
             _complete(msg, payload if is_batch else None, received_at)
             outcome = self.backend.ingest(msg, key_id, received_at)
             log.debug("message %s (%s): %s", msg["messageId"], msg.get("type"), outcome)
-        return Response(200, {"success": True})
+        return JsonAnswer(200, {"success": True})
 
     def _profile_api(
         self, segments: list[str], parts: Any, query: dict[str, str], headers: dict[str, str]
-    ) -> Response:
+    ) -> JsonAnswer:
         fault = self._take_fault("profile")
         if fault is not None:
             return fault
@@ -336,7 +341,7 @@ class SegmentService:
         if resource == "traits":
             return self._traits(profile_id, query, url)
         if resource == "metadata":
-            return Response(200, {"metadata": self.backend.metadata(profile_id)})
+            return JsonAnswer(200, {"metadata": self.backend.metadata(profile_id)})
         items = (
             self.backend.events(profile_id) if resource == "events" else self.backend.external_ids(profile_id)
         )
@@ -347,7 +352,7 @@ class SegmentService:
             items = [i for i in items if i["type"] in wanted]
         return _paged(items, query, url, "data", LIST_DEFAULT_LIMIT, LIST_MAX_LIMIT)
 
-    def _traits(self, profile_id: str, query: dict[str, str], url: str) -> Response:
+    def _traits(self, profile_id: str, query: dict[str, str], url: str) -> JsonAnswer:
         traits, meta = self.backend.traits(profile_id)
         keys = sorted(traits)
         if query.get("include"):
@@ -370,42 +375,42 @@ class SegmentService:
         }
         return _paged(list(values.items()), query, url, "traits", TRAITS_DEFAULT_LIMIT, TRAITS_MAX_LIMIT)
 
-    def _admin(self, method: str, path: list[str], query: dict[str, str], raw: bytes | None) -> Response:
+    def _admin(self, method: str, path: list[str], query: dict[str, str], raw: bytes | None) -> JsonAnswer:
         try:
             payload = json.loads(raw) if raw else None
         except ValueError as e:
-            return Response(400, {"error": f"body is not valid JSON: {e}"})
+            return JsonAnswer(400, {"error": f"body is not valid JSON: {e}"})
         route = (method, path[0] if path else "")
         if route == ("GET", "health"):
-            return Response(200, {"ok": True, "space_id": self.space_id})
+            return JsonAnswer(200, {"ok": True, "space_id": self.space_id})
         if route == ("GET", "messages"):
             records = self.message_log(type=query.get("type"), status=query.get("status"))
             for key, column in (("user_id", "userId"), ("anonymous_id", "anonymousId")):
                 if key in query:
                     records = [r for r in records if r[column] == query[key]]
-            return Response(200, {"messages": records})
+            return JsonAnswer(200, {"messages": records})
         if route == ("GET", "profiles"):
             if len(path) == 1:
-                return Response(200, {"profiles": self.profiles()})
+                return JsonAnswer(200, {"profiles": self.profiles()})
             profile = self.profile(path[1])
             if profile is None:
-                return Response(404, {"error": f"no profile for {path[1]!r}"})
-            return Response(200, profile)
+                return JsonAnswer(404, {"error": f"no profile for {path[1]!r}"})
+            return JsonAnswer(200, profile)
         if route in (("PUT", "profiles"), ("POST", "profiles")) and len(path) == 3 and path[2] == "traits":
             traits = payload.get("traits") if isinstance(payload, dict) else None
             if not isinstance(traits, dict):
-                return Response(400, {"error": 'body must be {"traits": {...}}'})
+                return JsonAnswer(400, {"error": 'body must be {"traits": {...}}'})
             try:
                 self.set_traits(path[1], traits)
             except ValueError as e:
-                return Response(400, {"error": str(e)})
-            return Response(200, {"traits": self.profile_traits(path[1])})
+                return JsonAnswer(400, {"error": str(e)})
+            return JsonAnswer(200, {"traits": self.profile_traits(path[1])})
         if path == ["faults"]:
             if method == "GET":
-                return Response(200, {"faults": self.faults.pending()})
+                return JsonAnswer(200, {"faults": self.faults.pending()})
             if method == "DELETE":
                 self.faults.clear()
-                return Response(200, {"faults": []})
+                return JsonAnswer(200, {"faults": []})
             if method == "POST":
                 specs = payload if isinstance(payload, list) else [payload]
                 try:
@@ -414,12 +419,12 @@ class SegmentService:
                             raise ValueError("a fault must be a JSON object")
                         self.faults.add_from_dict(spec)
                 except (ValueError, TypeError) as e:
-                    return Response(400, {"error": str(e)})
-                return Response(200, {"faults": self.faults.pending()})
+                    return JsonAnswer(400, {"error": str(e)})
+                return JsonAnswer(200, {"faults": self.faults.pending()})
         if route == ("POST", "reset"):
             self.reset()
-            return Response(200, {"ok": True})
-        return Response(404, {"error": f"no admin route for {method} /_local/{'/'.join(path)}"})
+            return JsonAnswer(200, {"ok": True})
+        return JsonAnswer(404, {"error": f"no admin route for {method} /_local/{'/'.join(path)}"})
 
 
 def _filter_events(events: list[dict[str, Any]], query: dict[str, str]) -> list[dict[str, Any]]:
@@ -439,7 +444,7 @@ def _filter_events(events: list[dict[str, Any]], query: dict[str, str]) -> list[
 
 def _paged(
     items: list[Any], query: dict[str, str], url: str, key: str, default_limit: int, max_limit: int
-) -> Response:
+) -> JsonAnswer:
     """One page of ``items``; ``next`` is an opaque offset cursor. Trait items are (name, value) pairs."""
     try:
         limit = int(query.get("limit") or default_limit)
@@ -456,67 +461,4 @@ def _paged(
     body["cursor"] = {"url": url, "has_more": has_more, "next": str(offset + limit) if has_more else ""}
     if key == "traits":
         body["cursor"]["limit"] = limit
-    return Response(200, body)
-
-
-class _Server(LoopbackServer):
-    service: SegmentService
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive, as Segment's library and requests sessions expect
-    server_version = "LocalSegment/1.0"
-    timeout = 30  # idle keep-alive connections close after this
-    disable_nagle_algorithm = True  # headers and body are two writes: avoid the 40 ms delayed-ACK stall
-    server: _Server
-
-    def do_GET(self) -> None:  # noqa: N802 - the http.server naming
-        self._dispatch("GET")
-
-    def do_POST(self) -> None:  # noqa: N802
-        self._dispatch("POST")
-
-    def do_PUT(self) -> None:  # noqa: N802
-        self._dispatch("PUT")
-
-    def do_DELETE(self) -> None:  # noqa: N802
-        self._dispatch("DELETE")
-
-    def log_message(self, format: str, *args: Any) -> None:
-        log.debug("%s %s", self.address_string(), format % args)
-
-    def _read_body(self) -> tuple[bytes | None, bool]:
-        """The request body (None when too large to read) and whether the connection must close."""
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            return b"", True  # not supported: answer, then drop the connection
-        try:
-            length = int(self.headers.get("Content-Length") or 0)
-        except ValueError:
-            return b"", True
-        if length > MAX_READ_BYTES:
-            return None, True
-        return (self.rfile.read(length) if length > 0 else b""), False
-
-    def _dispatch(self, method: str) -> None:
-        body, must_close = self._read_body()
-        headers = {k.lower(): v for k, v in self.headers.items()}
-        try:
-            resp = self.server.service.handle(method, self.path, headers, body)
-        except Exception:
-            log.exception("local Segment service failed on %s %s", method, self.path)
-            resp = Response(500, {"code": "server_error", "message": "internal error in the local service"})
-        self._send(resp, must_close or resp.close)
-
-    def _send(self, resp: Response, close: bool) -> None:
-        data = json.dumps(resp.body).encode()
-        self.send_response(resp.status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.send_header("Request-Id", str(uuid.uuid4()))
-        for name, value in resp.headers.items():
-            self.send_header(name, value)
-        if close:
-            self.send_header("Connection", "close")
-            self.close_connection = True
-        self.end_headers()
-        self.wfile.write(data)
+    return JsonAnswer(200, body)
