@@ -2,6 +2,26 @@
 
 from __future__ import annotations
 
+#: HTTP status of each error name the service can be told to answer with (an injected fault); others 400.
+ERROR_STATUS: dict[str, int] = {
+    "ThrottlingException": 400,
+    "TooManyRequestsException": 429,
+    "InternalServerError": 500,
+    "ServiceUnavailableException": 503,
+    "InvalidInputException": 400,
+    "ResourceNotFoundException": 404,
+    "ResourceInUseException": 409,
+}
+#: The error name an injected fault with a status but no error name answers with.
+STATUS_ERROR: dict[int, str] = {
+    400: "InvalidInputException",
+    404: "ResourceNotFoundException",
+    409: "ResourceInUseException",
+    429: "TooManyRequestsException",
+    500: "InternalServerError",
+    503: "ServiceUnavailableException",
+}
+
 
 class ApiError(Exception):
     """An error answer: ``code`` goes to ``X-Amzn-ErrorType``, ``status`` to the HTTP status and ``message``

@@ -9,12 +9,18 @@ Errors are answered as the real rest-json service does: the HTTP status of the e
 ``X-Amzn-ErrorType: <Name>`` and body ``{"message": "..."}``, so botocore's
 ``ClientError.response["Error"]["Code"]`` is the real error name. Authentication is not checked. A body
 that is not JSON is a ``SerializationException``; an unknown trackingId, campaign, recommender, filter or
-(when ``datasets`` is given) dataset is a ``ResourceNotFoundException`` (404). Injected faults answer
-``ThrottlingException`` with 400 (the status botocore's retry rules expect), ``InternalServerError`` with 500.
-``context`` and ``promotions`` are validated and otherwise ignored.
+(when ``datasets`` is given) dataset is a ``ResourceNotFoundException`` (404). ``context`` and
+``promotions`` are validated and otherwise ignored.
+
+Injected faults (:mod:`local_stack.faults`; targets are the operation names) answer their error name with
+the status of :data:`~local_stack.personalize.exceptions.ERROR_STATUS` (``ThrottlingException`` 400, the
+status botocore's retry rules expect; ``InternalServerError`` 500) unless they give one; a fault with only a
+status answers the error name of that status. ``retry_after`` is not sent: Personalize sends no
+``Retry-After``.
 
 Private paths (same server): ``GET /_local/health``; ``GET``/``POST``/``DELETE /_local/faults`` to list,
-queue (JSON body with the arguments of :meth:`FaultInjector.add`) or clear injected faults.
+queue (the arguments of :meth:`~local_stack.faults.FaultInjector.add`, the target also as ``operation``) or
+clear injected faults.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
+from local_stack.faults import ADMIN_METHODS, Fault, FaultInjector, answer_admin
 from local_stack.loopback import JsonAnswer, JsonLoopbackServer, JsonRequest, JsonRequestHandler
 from local_stack.personalize.backend import PersonalizeBackend, RankedItems
 from local_stack.personalize.constraints import (
@@ -37,14 +44,21 @@ from local_stack.personalize.constraints import (
     ranking_request,
     recommendations_request,
 )
-from local_stack.personalize.exceptions import ApiError, SerializationException, UnknownOperationException
-from local_stack.personalize.faults import FaultInjector
+from local_stack.personalize.exceptions import (
+    ERROR_STATUS,
+    STATUS_ERROR,
+    ApiError,
+    SerializationException,
+    UnknownOperationException,
+)
 from local_stack.personalize.recommender import InteractionModel
 
 logger = logging.getLogger(__name__)
 
 #: An operation's answer to a request body (and the id the request is logged under): a JSON object or None.
 Operation = Callable[[dict[str, Any], int], dict[str, Any] | None]
+#: The operations served, the targets of injected faults.
+OPERATIONS = ("PutEvents", "PutItems", "PutUsers", "GetRecommendations", "GetPersonalizedRanking")
 
 
 class _PersonalizeHandler(JsonRequestHandler):
@@ -72,7 +86,7 @@ class PersonalizeService:
         well-formed dataset ARN in PutItems/PutUsers; ``db_path`` None keeps state in memory, a file keeps it
         across restarts (the model is rebuilt from the stored events).
         """
-        self.faults = FaultInjector()
+        self.faults = FaultInjector(OPERATIONS, target_alias="operation")
         self.backend = PersonalizeBackend(
             db_path,
             tracking_ids=tracking_ids,
@@ -159,8 +173,8 @@ class PersonalizeService:
                 time.sleep(fault.delay_seconds)
                 if self._closed:
                     return self._closed_answer()
-                if fault.error is not None:
-                    raise ApiError(fault.error, fault.status, fault.message)
+                if fault.fails:
+                    raise _injected_error(fault)
             result = route[1](_request_object(body), request_id)
             payload = json.dumps(result).encode() if result is not None else b""
         except ApiError as error:
@@ -191,19 +205,15 @@ class PersonalizeService:
         headers = {"Content-Type": "application/json"}
         if path == "/_local/health" and method == "GET":
             return 200, headers, b'{"status":"ok"}'
-        if path != "/_local/faults" or method not in ("GET", "POST", "DELETE"):
+        if path != "/_local/faults" or method not in ADMIN_METHODS:
             return 404, headers, json.dumps({"message": f"no {method} {path}"}).encode()
-        if method == "POST":
-            try:
-                arguments = json.loads(body or b"{}")
-                if not isinstance(arguments, dict):
-                    raise ValueError("the body must be a JSON object")
-                self.faults.add(**arguments)
-            except (ValueError, TypeError) as error:
-                return 400, headers, json.dumps({"message": str(error)}).encode()
-        elif method == "DELETE":
-            self.faults.clear()
-        return 200, headers, json.dumps({"faults": self.faults.pending()}).encode()
+        try:
+            pending = answer_admin(
+                self.faults, method, json.loads(body or b"{}") if method == "POST" else None
+            )
+        except (ValueError, TypeError) as error:
+            return 400, headers, json.dumps({"message": str(error)}).encode()
+        return 200, headers, json.dumps({"faults": [_listed(fault) for fault in pending]}).encode()
 
     @property
     def url(self) -> str:
@@ -259,6 +269,32 @@ def _request_object(body: bytes) -> dict[str, Any]:
     if not isinstance(request, dict):
         raise SerializationException("The request body must be a JSON object.")
     return request
+
+
+def _injected_error(fault: Fault) -> ApiError:
+    """The answer to a call an injected fault fails."""
+    error = fault.error
+    if error is None:
+        assert fault.status is not None  # the fault fails
+        error = STATUS_ERROR.get(
+            fault.status, "InternalServerError" if fault.status >= 500 else "InvalidInputException"
+        )
+    status = fault.status or ERROR_STATUS.get(error, 400)
+    return ApiError(error, status, fault.message or f"Injected fault: {error}")
+
+
+def _listed(pending: dict[str, Any]) -> dict[str, Any]:
+    """A pending fault as ``/_local/faults`` lists it: the operation, the error and status it answers."""
+    fault = Fault(**{key: value for key, value in pending.items() if key != "count"})
+    error = _injected_error(fault) if fault.fails else None
+    return {
+        "operation": fault.target,
+        "error": error.code if error else None,
+        "count": pending["count"],
+        "delay_seconds": fault.delay_seconds,
+        "status": error.status if error else 400,
+        "message": error.message if error else fault.message or "Injected delay",
+    }
 
 
 def _ranked_answer(list_key: str, ranked: RankedItems) -> dict[str, Any]:

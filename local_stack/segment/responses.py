@@ -18,9 +18,9 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from local_stack.faults import ADMIN_METHODS, Fault, FaultInjector, answer_admin
 from local_stack.loopback import JsonAnswer, JsonLoopbackServer, JsonRequest, JsonRequestHandler
 from local_stack.segment.backend import MESSAGE_TYPES, SegmentBackend, now_iso, parse_external_id
-from local_stack.segment.faults import FaultInjector
 from local_stack.segment.store import SegmentStore
 
 log = logging.getLogger("local_stack.segment")
@@ -32,6 +32,8 @@ TRAITS_DEFAULT_LIMIT, TRAITS_MAX_LIMIT = 10, 200  # Profile API: 10 traits unles
 LIST_DEFAULT_LIMIT, LIST_MAX_LIMIT = 10, 100  # events and external_ids pages
 TRACKING_ENDPOINTS = {*MESSAGE_TYPES, "batch", "import"}  # /v1/import is the old name of /v1/batch
 PROFILE_RESOURCES = {"traits", "events", "external_ids", "metadata"}
+#: The APIs, the targets of injected faults.
+APIS = ("tracking", "profile")
 
 
 def write_key_id(write_key: str) -> str:
@@ -59,16 +61,34 @@ def _profile_error(status: int, code: str, message: str) -> JsonAnswer:
     return JsonAnswer(status, {"error": {"code": code, "message": message}})
 
 
-def _fault_response(api: str, status: int, retry_after: int | None) -> JsonAnswer:
-    codes = {429: "rate_limit_error" if api == "profile" else "too_many_requests"}
-    code = codes.get(status, "server_error" if status >= 500 else "invalid_request_error")
-    message = f"injected fault: HTTP {status}"
-    resp = (
-        _profile_error(status, code, message) if api == "profile" else _tracking_error(status, code, message)
-    )
-    if retry_after is not None:
-        resp.headers["Retry-After"] = str(retry_after)
-    return resp
+def _fault_status(fault: Fault) -> int | None:
+    """The status a fault answers: its own, 500 for an error name alone, None for a delay alone."""
+    return fault.status or (500 if fault.error else None)
+
+
+def _fault_response(fault: Fault, status: int) -> JsonAnswer:
+    codes = {429: "rate_limit_error" if fault.target == "profile" else "too_many_requests"}
+    code = fault.error or codes.get(status, "server_error" if status >= 500 else "invalid_request_error")
+    message = fault.message or f"injected fault: HTTP {status}"
+    error = _profile_error if fault.target == "profile" else _tracking_error
+    answer = error(status, code, message)
+    if fault.retry_after is not None:
+        answer.headers["Retry-After"] = str(fault.retry_after)
+    return answer
+
+
+def _listed(pending: dict[str, Any]) -> dict[str, Any]:
+    """A pending fault as ``/_local/faults`` lists it (``error`` and ``message`` only when given)."""
+    fault = Fault(**{key: value for key, value in pending.items() if key != "count"})
+    listed = {
+        "api": fault.target,
+        "status": _fault_status(fault),
+        "delay_seconds": fault.delay_seconds,
+        "retry_after": fault.retry_after,
+        "count": pending["count"],
+    }
+    listed.update({key: pending[key] for key in ("error", "message") if pending[key] is not None})
+    return listed
 
 
 class _Refused(Exception):
@@ -165,7 +185,7 @@ class SegmentService:
         self.reject_unknown_write_keys = reject_unknown_write_keys
         self.store = SegmentStore(db_path)
         self.backend = SegmentBackend(self.store)
-        self.faults = FaultInjector()
+        self.faults = FaultInjector(APIS, target_alias="api")
         self._server: JsonLoopbackServer | None = None
         self._stopping = threading.Event()
 
@@ -289,9 +309,8 @@ class SegmentService:
             return None
         if fault.delay_seconds:
             self._stopping.wait(fault.delay_seconds)
-        if fault.status is None:
-            return None
-        return _fault_response(api, fault.status, fault.retry_after)
+        status = _fault_status(fault)
+        return None if status is None else _fault_response(fault, status)
 
     def _tracking(self, endpoint: str, headers: dict[str, str], raw: bytes | None) -> JsonAnswer:
         fault = self._take_fault("tracking")
@@ -405,22 +424,12 @@ class SegmentService:
             except ValueError as e:
                 return JsonAnswer(400, {"error": str(e)})
             return JsonAnswer(200, {"traits": self.profile_traits(path[1])})
-        if path == ["faults"]:
-            if method == "GET":
-                return JsonAnswer(200, {"faults": self.faults.pending()})
-            if method == "DELETE":
-                self.faults.clear()
-                return JsonAnswer(200, {"faults": []})
-            if method == "POST":
-                specs = payload if isinstance(payload, list) else [payload]
-                try:
-                    for spec in specs:
-                        if not isinstance(spec, dict):
-                            raise ValueError("a fault must be a JSON object")
-                        self.faults.add_from_dict(spec)
-                except (ValueError, TypeError) as e:
-                    return JsonAnswer(400, {"error": str(e)})
-                return JsonAnswer(200, {"faults": self.faults.pending()})
+        if path == ["faults"] and method in ADMIN_METHODS:
+            try:
+                pending = answer_admin(self.faults, method, payload)
+            except (ValueError, TypeError) as e:
+                return JsonAnswer(400, {"error": str(e)})
+            return JsonAnswer(200, {"faults": [_listed(fault) for fault in pending]})
         if route == ("POST", "reset"):
             self.reset()
             return JsonAnswer(200, {"ok": True})

@@ -16,7 +16,8 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError, ReadTimeoutError
 
-from local_stack.personalize import PersonalizeService, inject_fault
+from local_stack.faults import inject_fault
+from local_stack.personalize import PersonalizeService
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(60)]
 
@@ -484,7 +485,7 @@ def test_put_items_and_put_users_errors(events: Any) -> None:
 
 # --- faults --------------------------------------------------------------------------------------------
 def test_throttled_twice_then_ok(service: PersonalizeService, events: Any) -> None:
-    service.faults.add(operation="PutEvents", error="ThrottlingException", count=2)
+    service.faults.add(target="PutEvents", error="ThrottlingException", count=2)
     send = lambda: events.put_events(trackingId=TRACKING_ID, sessionId="s", eventList=[event("hat")])  # noqa: E731
     assert error_of(send) == ("ThrottlingException", 400)
     assert error_of(send) == ("ThrottlingException", 400)
@@ -498,7 +499,7 @@ def test_throttled_twice_then_ok(service: PersonalizeService, events: Any) -> No
 
 
 def test_faults_match_their_operation_only(service: PersonalizeService, events: Any, runtime: Any) -> None:
-    service.faults.add(operation="GetRecommendations", error="InternalServerError")
+    service.faults.add(target="GetRecommendations", error="InternalServerError")
     events.put_events(trackingId=TRACKING_ID, sessionId="s", eventList=[event("hat")])
     assert error_of(lambda: runtime.get_recommendations(campaignArn=CAMPAIGN, userId="u")) == (
         "InternalServerError",
@@ -509,7 +510,7 @@ def test_faults_match_their_operation_only(service: PersonalizeService, events: 
 
 
 def test_sdk_retries_recover_from_an_injected_500(service: PersonalizeService) -> None:
-    service.faults.add(operation="GetRecommendations", error="InternalServerError", count=1)
+    service.faults.add(target="GetRecommendations", error="InternalServerError", count=1)
     retrying = boto3.client(
         "personalize-runtime",
         endpoint_url=service.url,
@@ -549,11 +550,11 @@ def test_faults_over_http_from_another_process(service: PersonalizeService, even
 def test_delay_fault_answers_slowly_and_can_time_a_client_out(
     service: PersonalizeService, runtime: Any
 ) -> None:
-    service.faults.add(operation="GetRecommendations", delay_seconds=0.3)
+    service.faults.add(target="GetRecommendations", delay_seconds=0.3)
     started = time.monotonic()
     runtime.get_recommendations(campaignArn=CAMPAIGN, userId="u")
     assert time.monotonic() - started >= 0.3
-    service.faults.add(operation="GetRecommendations", delay_seconds=1.5)
+    service.faults.add(target="GetRecommendations", delay_seconds=1.5)
     impatient = boto("personalize-runtime", service.url, read_timeout=0.3)
     with pytest.raises(ReadTimeoutError):
         impatient.get_recommendations(campaignArn=CAMPAIGN, userId="u")
