@@ -106,6 +106,11 @@ class JsonAnswer:
 JsonHandle = Callable[[JsonRequest], JsonAnswer]
 
 
+def internal_error() -> JsonAnswer:
+    """The answer to a request whose handling raised: a 500 with a ``code`` and a ``message``."""
+    return JsonAnswer(500, {"code": "server_error", "message": "internal error in the local service"})
+
+
 class JsonRequestHandler(BaseHTTPRequestHandler):
     """Reads the body, hands the request to the server's ``handle_json`` and writes its answer: HTTP/1.1
     keep-alive, Nagle off, request lines logged at DEBUG only. A service subclasses it to set
@@ -123,9 +128,7 @@ class JsonRequestHandler(BaseHTTPRequestHandler):
             answer = self.server.handle_json(request)
         except Exception:
             log.exception("%s failed on %s %s", self.server_version, self.command, self.path)
-            answer = JsonAnswer(
-                500, {"code": "server_error", "message": "internal error in the local service"}
-            )
+            answer = internal_error()
         self._send(answer, must_close or answer.close)
 
     do_GET = do_POST = do_PUT = do_DELETE = _answer

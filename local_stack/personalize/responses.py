@@ -57,8 +57,6 @@ logger = logging.getLogger(__name__)
 
 #: An operation's answer to a request body (and the id the request is logged under): a JSON object or None.
 Operation = Callable[[dict[str, Any], int], dict[str, Any] | None]
-#: The operations served, the targets of injected faults.
-OPERATIONS = ("PutEvents", "PutItems", "PutUsers", "GetRecommendations", "GetPersonalizedRanking")
 
 
 class _PersonalizeHandler(JsonRequestHandler):
@@ -86,7 +84,6 @@ class PersonalizeService:
         well-formed dataset ARN in PutItems/PutUsers; ``db_path`` None keeps state in memory, a file keeps it
         across restarts (the model is rebuilt from the stored events).
         """
-        self.faults = FaultInjector(OPERATIONS, target_alias="operation")
         self.backend = PersonalizeBackend(
             db_path,
             tracking_ids=tracking_ids,
@@ -107,6 +104,7 @@ class PersonalizeService:
             ("POST", "/recommendations"): ("GetRecommendations", self._get_recommendations),
             ("POST", "/personalize-ranking"): ("GetPersonalizedRanking", self._get_personalized_ranking),
         }
+        self.faults = FaultInjector((name for name, _ in self._routes.values()), target_alias="operation")
 
     # --- configuration and inspection (the backend's) ------------------------------------------------
     def add_tracking_id(self, tracking_id: str) -> None:
@@ -292,7 +290,7 @@ def _listed(pending: dict[str, Any]) -> dict[str, Any]:
         "error": error.code if error else None,
         "count": pending["count"],
         "delay_seconds": fault.delay_seconds,
-        "status": error.status if error else 400,
+        "status": error.status if error else 400,  # a delay alone has always been listed so
         "message": error.message if error else fault.message or "Injected delay",
     }
 

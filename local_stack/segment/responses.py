@@ -19,7 +19,13 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from local_stack.faults import ADMIN_METHODS, Fault, FaultInjector, answer_admin
-from local_stack.loopback import JsonAnswer, JsonLoopbackServer, JsonRequest, JsonRequestHandler
+from local_stack.loopback import (
+    JsonAnswer,
+    JsonLoopbackServer,
+    JsonRequest,
+    JsonRequestHandler,
+    internal_error,
+)
 from local_stack.segment.backend import MESSAGE_TYPES, SegmentBackend, now_iso, parse_external_id
 from local_stack.segment.store import SegmentStore
 
@@ -94,9 +100,9 @@ def _listed(pending: dict[str, Any]) -> dict[str, Any]:
 class _Refused(Exception):
     """A tracking request answered before any message is stored."""
 
-    def __init__(self, response: JsonAnswer) -> None:
-        super().__init__(response.body)
-        self.response = response
+    def __init__(self, answer: JsonAnswer) -> None:
+        super().__init__(answer.body)
+        self.answer = answer
 
 
 def _tracking_payload(raw: bytes | None, headers: dict[str, str], is_batch: bool) -> dict[str, Any]:
@@ -296,9 +302,7 @@ class SegmentService:
             answer = self.handle(request.method, request.target, request.headers, request.body)
         except Exception:
             log.exception("local Segment service failed on %s %s", request.method, request.target)
-            answer = JsonAnswer(
-                500, {"code": "server_error", "message": "internal error in the local service"}
-            )
+            answer = internal_error()
         return JsonAnswer(
             answer.status, answer.body, {"Request-Id": str(uuid.uuid4()), **answer.headers}, answer.close
         )
@@ -328,7 +332,7 @@ class SegmentService:
                 return _tracking_error(401, "unauthorized", "missing or invalid write key")
             messages = _tracking_messages(payload, endpoint, is_batch)
         except _Refused as refused:
-            return refused.response
+            return refused.answer
         received_at, key_id = now_iso(), write_key_id(write_key)
         for msg in messages:
             _complete(msg, payload if is_batch else None, received_at)
