@@ -103,7 +103,7 @@ def fault_plan() -> list[FaultStep]:
         return lambda s: _personalize(s).faults.add(operation, error, count=count, delay_seconds=delay)
 
     def g(api: str, status: int | None, count: int, delay: float = 0.0) -> Callable[[LocalStack], None]:
-        return lambda s: _segment(s).faults.add(api, status, count=count, delay_seconds=delay)
+        return lambda s: _segment(s).faults.add(api, status=status, count=count, delay_seconds=delay)
 
     def both(*actions: Callable[[LocalStack], None]) -> Callable[[LocalStack], None]:
         def apply(s: LocalStack) -> None:

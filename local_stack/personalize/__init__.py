@@ -1,17 +1,14 @@
 """A local Amazon Personalize (events + runtime protocols) on loopback, with a real small model."""
 
-from local_stack.personalize.backend import PersonalizeService
-from local_stack.personalize.faults import FaultInjector, inject_fault
 from local_stack.personalize.filters import FilterSyntaxError, FilterValuesError, parse_filter_expression
 from local_stack.personalize.recommender import InteractionModel, hit_rate_at_k
+from local_stack.personalize.responses import PersonalizeService
 
 __all__ = [
-    "FaultInjector",
     "FilterSyntaxError",
     "FilterValuesError",
     "InteractionModel",
     "PersonalizeService",
     "hit_rate_at_k",
-    "inject_fault",
     "parse_filter_expression",
 ]

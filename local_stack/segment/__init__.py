@@ -19,21 +19,21 @@ up to 200), ``next``, ``include``, ``verbose``; errors as ``{"error": {"code", "
 
 Admin (no auth, loopback only): ``GET /_local/health``, ``GET /_local/profiles[/{type:id}]``,
 ``PUT /_local/profiles/{type:id}/traits`` with ``{"traits": {...}}``, ``GET /_local/messages?type=&status=``,
-``GET|POST|DELETE /_local/faults`` (POST ``{"api": "tracking", "status": 429, "count": 2}``),
+``GET|POST|DELETE /_local/faults`` (POST ``{"api": "tracking", "status": 429, "count": 2}``; see
+:mod:`local_stack.faults`),
 ``POST /_local/reset``.
 
-How messages change profiles (dedupe, identity resolution, trait merging) is described in ``store``.
+How messages change profiles (dedupe, identity resolution, trait merging) is described in ``backend``.
 """
 
-from local_stack.segment.faults import Fault, FaultInjector
+from local_stack.segment.backend import SegmentBackend, merge_traits, parse_external_id
 from local_stack.segment.responses import MAX_BATCH_BYTES, MAX_MESSAGE_BYTES, SegmentService, write_key_id
-from local_stack.segment.store import SegmentStore, merge_traits, parse_external_id
+from local_stack.segment.store import SegmentStore
 
 __all__ = [
     "MAX_BATCH_BYTES",
     "MAX_MESSAGE_BYTES",
-    "Fault",
-    "FaultInjector",
+    "SegmentBackend",
     "SegmentService",
     "SegmentStore",
     "merge_traits",

@@ -1,4 +1,5 @@
-"""The local Segment service: Tracking API, Profile API and a private ``/_local`` admin path on one port."""
+"""The local Segment service on the wire: Tracking API, Profile API and a private ``/_local`` admin path on
+one port (routes, request and error shapes, paging); what messages do to profiles is in ``backend``."""
 
 from __future__ import annotations
 
@@ -13,15 +14,20 @@ import threading
 import uuid
 import zlib
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
 from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from local_stack.loopback import LoopbackServer
-from local_stack.segment.faults import FaultInjector
-from local_stack.segment.store import MESSAGE_TYPES, SegmentStore, now_iso, parse_external_id
+from local_stack.faults import ADMIN_METHODS, Fault, FaultInjector, answer_admin
+from local_stack.loopback import (
+    JsonAnswer,
+    JsonLoopbackServer,
+    JsonRequest,
+    JsonRequestHandler,
+    internal_error,
+)
+from local_stack.segment.backend import MESSAGE_TYPES, SegmentBackend, now_iso, parse_external_id
+from local_stack.segment.store import SegmentStore
 
 log = logging.getLogger("local_stack.segment")
 
@@ -32,16 +38,8 @@ TRAITS_DEFAULT_LIMIT, TRAITS_MAX_LIMIT = 10, 200  # Profile API: 10 traits unles
 LIST_DEFAULT_LIMIT, LIST_MAX_LIMIT = 10, 100  # events and external_ids pages
 TRACKING_ENDPOINTS = {*MESSAGE_TYPES, "batch", "import"}  # /v1/import is the old name of /v1/batch
 PROFILE_RESOURCES = {"traits", "events", "external_ids", "metadata"}
-
-
-@dataclass
-class Response:
-    """A JSON answer."""
-
-    status: int
-    body: Any
-    headers: dict[str, str] = field(default_factory=dict)
-    close: bool = False
+#: The APIs, the targets of injected faults.
+APIS = ("tracking", "profile")
 
 
 def write_key_id(write_key: str) -> str:
@@ -59,26 +57,120 @@ def _basic_username(header: str | None) -> str | None:
     return decoded.partition(":")[0]
 
 
-def _tracking_error(status: int, code: str, message: str) -> Response:
+def _tracking_error(status: int, code: str, message: str) -> JsonAnswer:
     # segment-analytics-python reads "code" and "message" of an error body into its APIError.
-    return Response(status, {"code": code, "message": message})
+    return JsonAnswer(status, {"code": code, "message": message})
 
 
-def _profile_error(status: int, code: str, message: str) -> Response:
+def _profile_error(status: int, code: str, message: str) -> JsonAnswer:
     # The Profile API's documented error body.
-    return Response(status, {"error": {"code": code, "message": message}})
+    return JsonAnswer(status, {"error": {"code": code, "message": message}})
 
 
-def _fault_response(api: str, status: int, retry_after: int | None) -> Response:
-    codes = {429: "rate_limit_error" if api == "profile" else "too_many_requests"}
-    code = codes.get(status, "server_error" if status >= 500 else "invalid_request_error")
-    message = f"injected fault: HTTP {status}"
-    resp = (
-        _profile_error(status, code, message) if api == "profile" else _tracking_error(status, code, message)
-    )
-    if retry_after is not None:
-        resp.headers["Retry-After"] = str(retry_after)
-    return resp
+def _fault_status(fault: Fault) -> int | None:
+    """The status a fault answers: its own, 500 for an error name alone, None for a delay alone."""
+    return fault.status or (500 if fault.error else None)
+
+
+def _fault_response(fault: Fault, status: int) -> JsonAnswer:
+    codes = {429: "rate_limit_error" if fault.target == "profile" else "too_many_requests"}
+    code = fault.error or codes.get(status, "server_error" if status >= 500 else "invalid_request_error")
+    message = fault.message or f"injected fault: HTTP {status}"
+    error = _profile_error if fault.target == "profile" else _tracking_error
+    answer = error(status, code, message)
+    if fault.retry_after is not None:
+        answer.headers["Retry-After"] = str(fault.retry_after)
+    return answer
+
+
+def _listed(pending: dict[str, Any]) -> dict[str, Any]:
+    """A pending fault as ``/_local/faults`` lists it (``error`` and ``message`` only when given)."""
+    fault = Fault(**{key: value for key, value in pending.items() if key != "count"})
+    listed = {
+        "api": fault.target,
+        "status": _fault_status(fault),
+        "delay_seconds": fault.delay_seconds,
+        "retry_after": fault.retry_after,
+        "count": pending["count"],
+    }
+    listed.update({key: pending[key] for key in ("error", "message") if pending[key] is not None})
+    return listed
+
+
+class _Refused(Exception):
+    """A tracking request answered before any message is stored."""
+
+    def __init__(self, answer: JsonAnswer) -> None:
+        super().__init__(answer.body)
+        self.answer = answer
+
+
+def _tracking_payload(raw: bytes | None, headers: dict[str, str], is_batch: bool) -> dict[str, Any]:
+    """The request body as a JSON object, within the size limit; _Refused (400) otherwise."""
+    limit = MAX_BATCH_BYTES if is_batch else MAX_MESSAGE_BYTES
+    if raw is None:
+        raise _Refused(_tracking_error(400, "payload_too_large", f"request is larger than {limit} bytes"))
+    if headers.get("content-encoding", "").lower() == "gzip":
+        try:
+            with gzip.GzipFile(fileobj=io.BytesIO(raw)) as gz:
+                data = gz.read(limit + 1)
+        except (OSError, EOFError, zlib.error) as e:
+            raise _Refused(_tracking_error(400, "invalid_request", f"body is not valid gzip: {e}")) from e
+    else:
+        data = raw
+    if len(data) > limit:
+        what = "batch" if is_batch else "message"
+        raise _Refused(_tracking_error(400, "payload_too_large", f"{what} is larger than {limit // 1024} KB"))
+    try:
+        payload = json.loads(data)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise _Refused(_tracking_error(400, "invalid_json", f"body is not valid JSON: {e}")) from e
+    if not isinstance(payload, dict):
+        raise _Refused(_tracking_error(400, "invalid_request", "body must be a JSON object"))
+    return payload
+
+
+def _tracking_messages(payload: dict[str, Any], endpoint: str, is_batch: bool) -> list[dict[str, Any]]:
+    """The messages of a batch (each within 32 KB), or the one message of ``/v1/<type>``; _Refused (400)."""
+    if not is_batch:
+        message = dict(payload)
+        message["type"] = endpoint
+        return [message]  # its size was measured whole
+    batch = payload.get("batch")
+    if not isinstance(batch, list) or not all(isinstance(m, dict) for m in batch):
+        raise _Refused(_tracking_error(400, "invalid_request", "'batch' must be a list of message objects"))
+    messages = [dict(m) for m in batch]
+    for index, msg in enumerate(messages):
+        size = len(json.dumps(msg, separators=(",", ":")).encode())
+        if size > MAX_MESSAGE_BYTES:
+            raise _Refused(
+                _tracking_error(
+                    400, "payload_too_large", f"message {index} is {size} bytes, over the 32 KB limit"
+                )
+            )
+    return messages
+
+
+def _complete(msg: dict[str, Any], batch: dict[str, Any] | None, received_at: str) -> None:
+    """Fill a message in as Segment's edge does: the batch's ``context`` and ``integrations`` under its own,
+    a ``messageId`` when it has none, the batch's ``sentAt``, ``receivedAt``; the write key dropped."""
+    msg.pop("writeKey", None)
+    if batch is not None:
+        for shared in ("context", "integrations"):
+            outer, inner = batch.get(shared), msg.get(shared)
+            if isinstance(outer, dict):
+                msg[shared] = {**outer, **(inner if isinstance(inner, dict) else {})}
+    if not msg.get("messageId"):
+        msg["messageId"] = f"local-{uuid.uuid4()}"
+    if "sentAt" not in msg and batch is not None and batch.get("sentAt") is not None:
+        msg["sentAt"] = batch["sentAt"]
+    msg["receivedAt"] = received_at
+
+
+class _SegmentHandler(JsonRequestHandler):
+    server_version = "LocalSegment/1.0"
+    timeout = 30  # idle keep-alive connections close after this
+    max_body_bytes = MAX_READ_BYTES
 
 
 class SegmentService:
@@ -98,8 +190,9 @@ class SegmentService:
         self.access_token = access_token
         self.reject_unknown_write_keys = reject_unknown_write_keys
         self.store = SegmentStore(db_path)
-        self.faults = FaultInjector()
-        self._server: _Server | None = None
+        self.backend = SegmentBackend(self.store)
+        self.faults = FaultInjector(APIS, target_alias="api")
+        self._server: JsonLoopbackServer | None = None
         self._stopping = threading.Event()
 
     # -- lifecycle ------------------------------------------------------------------------------------
@@ -109,10 +202,8 @@ class SegmentService:
         if self._server is not None:
             raise RuntimeError("SegmentService is already started")
         self._stopping.clear()
-        server = _Server((host, port), _Handler)
-        server.service = self
-        self._server = server
-        server.start("local-segment")
+        self._server = JsonLoopbackServer((host, port), self._answer, _SegmentHandler)
+        self._server.start("local-segment")
         log.info("local Segment service on %s", self.url)
         return self.url
 
@@ -150,43 +241,43 @@ class SegmentService:
 
     def profile_traits(self, external_id: str) -> dict[str, Any] | None:
         """All traits of the profile ``external_id`` (e.g. ``user_id:u1``) resolves to, or None."""
-        profile_id = self.store.profile_id_for(external_id)
-        return None if profile_id is None else self.store.traits(profile_id)[0]
+        profile_id = self.backend.profile_id_for(external_id)
+        return None if profile_id is None else self.backend.traits(profile_id)[0]
 
     def profile(self, external_id: str) -> dict[str, Any] | None:
         """Profile id, external ids, traits and metadata of ``external_id``'s profile, or None."""
-        profile_id = self.store.profile_id_for(external_id)
-        return None if profile_id is None else self.store.profile(profile_id)
+        profile_id = self.backend.profile_id_for(external_id)
+        return None if profile_id is None else self.backend.profile(profile_id)
 
     def profiles(self) -> list[dict[str, Any]]:
         """Every profile."""
-        return self.store.profiles()
+        return self.backend.profiles()
 
     def profile_events(self, external_id: str) -> list[dict[str, Any]] | None:
         """The profile's event timeline, oldest first, or None for an unknown profile."""
-        profile_id = self.store.profile_id_for(external_id)
-        return None if profile_id is None else self.store.events(profile_id)
+        profile_id = self.backend.profile_id_for(external_id)
+        return None if profile_id is None else self.backend.events(profile_id)
 
     def messages(self, type: str | None = None, status: str | None = None) -> list[dict[str, Any]]:
         """Stored message bodies (with ``receivedAt``) in arrival order, filtered by ``type``/``status``."""
-        return self.store.messages(type=type, status=status)
+        return self.backend.messages(type=type, status=status)
 
     def message_log(self, type: str | None = None, status: str | None = None) -> list[dict[str, Any]]:
         """Stored messages with ``status`` (applied/rejected), ``reason``, ``duplicates``, ``writeKeyId``."""
-        return self.store.messages(type=type, status=status, with_meta=True)
+        return self.backend.messages(type=type, status=status, with_meta=True)
 
     def set_traits(self, external_id: str, traits: dict[str, Any]) -> None:
         """Seed traits on a profile directly (merged like an identify; the profile is created if needed)."""
-        self.store.set_traits(external_id, traits)
+        self.backend.set_traits(external_id, traits)
 
     def reset(self) -> None:
         """Forget every message, profile and pending fault."""
-        self.store.reset()
+        self.backend.reset()
         self.faults.clear()
 
     # -- request handling -----------------------------------------------------------------------------
 
-    def handle(self, method: str, target: str, headers: dict[str, str], body: bytes | None) -> Response:
+    def handle(self, method: str, target: str, headers: dict[str, str], body: bytes | None) -> JsonAnswer:
         """Route one HTTP request (``body`` None: larger than the service reads)."""
         parts = urlsplit(target)
         segments = [unquote(s) for s in parts.path.split("/")[1:]]
@@ -201,89 +292,57 @@ class SegmentService:
             return self._profile_api(segments, parts, query, headers)
         if segments and segments[0] == "_local":
             return self._admin(method, segments[1:], query, body)
-        return Response(
+        return JsonAnswer(
             404, {"error": {"code": "not_found", "message": f"no route for {method} {parts.path}"}}
         )
 
-    def _take_fault(self, api: str) -> Response | None:
+    def _answer(self, request: JsonRequest) -> JsonAnswer:
+        """The server's entry: :meth:`handle` (looked up per request, so a test can wrap it), a request id."""
+        try:
+            answer = self.handle(request.method, request.target, request.headers, request.body)
+        except Exception:
+            log.exception("local Segment service failed on %s %s", request.method, request.target)
+            answer = internal_error()
+        return JsonAnswer(
+            answer.status, answer.body, {"Request-Id": str(uuid.uuid4()), **answer.headers}, answer.close
+        )
+
+    def _take_fault(self, api: str) -> JsonAnswer | None:
         fault = self.faults.take(api)
         if fault is None:
             return None
         if fault.delay_seconds:
             self._stopping.wait(fault.delay_seconds)
-        if fault.status is None:
-            return None
-        return _fault_response(api, fault.status, fault.retry_after)
+        status = _fault_status(fault)
+        return None if status is None else _fault_response(fault, status)
 
-    def _tracking(self, endpoint: str, headers: dict[str, str], raw: bytes | None) -> Response:
+    def _tracking(self, endpoint: str, headers: dict[str, str], raw: bytes | None) -> JsonAnswer:
         fault = self._take_fault("tracking")
         if fault is not None:
             return fault
         is_batch = endpoint in ("batch", "import")
-        limit = MAX_BATCH_BYTES if is_batch else MAX_MESSAGE_BYTES
-        if raw is None:
-            return _tracking_error(400, "payload_too_large", f"request is larger than {limit} bytes")
-        if headers.get("content-encoding", "").lower() == "gzip":
-            try:
-                with gzip.GzipFile(fileobj=io.BytesIO(raw)) as gz:
-                    data = gz.read(limit + 1)
-            except (OSError, EOFError, zlib.error) as e:
-                return _tracking_error(400, "invalid_request", f"body is not valid gzip: {e}")
-        else:
-            data = raw
-        if len(data) > limit:
-            what = "batch" if is_batch else "message"
-            return _tracking_error(400, "payload_too_large", f"{what} is larger than {limit // 1024} KB")
         try:
-            payload = json.loads(data)
-        except (ValueError, UnicodeDecodeError) as e:
-            return _tracking_error(400, "invalid_json", f"body is not valid JSON: {e}")
-        if not isinstance(payload, dict):
-            return _tracking_error(400, "invalid_request", "body must be a JSON object")
-
-        write_key = _basic_username(headers.get("authorization"))
-        if not write_key and isinstance(payload.get("writeKey"), str):
-            write_key = payload["writeKey"]
-        if not write_key or write_key not in self.write_keys:
-            if not self.reject_unknown_write_keys:
-                return Response(200, {"success": True})  # the real edge accepts and drops
-            return _tracking_error(401, "unauthorized", "missing or invalid write key")
-
-        if is_batch:
-            batch = payload.get("batch")
-            if not isinstance(batch, list) or not all(isinstance(m, dict) for m in batch):
-                return _tracking_error(400, "invalid_request", "'batch' must be a list of message objects")
-            messages = [dict(m) for m in batch]
-        else:
-            messages = [dict(payload)]
-            messages[0]["type"] = endpoint
-        for index, msg in enumerate(messages if is_batch else []):  # a single call was measured whole above
-            size = len(json.dumps(msg, separators=(",", ":")).encode())
-            if size > MAX_MESSAGE_BYTES:
-                return _tracking_error(
-                    400, "payload_too_large", f"message {index} is {size} bytes, over the 32 KB limit"
-                )
-
+            payload = _tracking_payload(raw, headers, is_batch)
+            write_key = _basic_username(headers.get("authorization"))
+            if not write_key and isinstance(payload.get("writeKey"), str):
+                write_key = payload["writeKey"]
+            if not write_key or write_key not in self.write_keys:
+                if not self.reject_unknown_write_keys:
+                    return JsonAnswer(200, {"success": True})  # the real edge accepts and drops
+                return _tracking_error(401, "unauthorized", "missing or invalid write key")
+            messages = _tracking_messages(payload, endpoint, is_batch)
+        except _Refused as refused:
+            return refused.answer
         received_at, key_id = now_iso(), write_key_id(write_key)
         for msg in messages:
-            msg.pop("writeKey", None)
-            if is_batch:
-                for shared in ("context", "integrations"):
-                    outer, inner = payload.get(shared), msg.get(shared)
-                    if isinstance(outer, dict):
-                        msg[shared] = {**outer, **(inner if isinstance(inner, dict) else {})}
-            if not msg.get("messageId"):
-                msg["messageId"] = f"local-{uuid.uuid4()}"
-            if "sentAt" not in msg and payload.get("sentAt") is not None:
-                msg["sentAt"] = payload["sentAt"]
-            msg["receivedAt"] = received_at
-            outcome = self.store.ingest(msg, key_id, received_at)
+            _complete(msg, payload if is_batch else None, received_at)
+            outcome = self.backend.ingest(msg, key_id, received_at)
             log.debug("message %s (%s): %s", msg["messageId"], msg.get("type"), outcome)
-        return Response(200, {"success": True})
+        return JsonAnswer(200, {"success": True})
 
     def _profile_api(
         self, segments: list[str], parts: Any, query: dict[str, str], headers: dict[str, str]
-    ) -> Response:
+    ) -> JsonAnswer:
         fault = self._take_fault("profile")
         if fault is not None:
             return fault
@@ -298,15 +357,17 @@ class SegmentService:
         if collection != "users" or resource not in PROFILE_RESOURCES:
             return _profile_error(404, "not_found", "Resource was not found.")
         parsed = parse_external_id(external_id)
-        profile_id = None if parsed is None else self.store.profile_id_for(external_id)
+        profile_id = None if parsed is None else self.backend.profile_id_for(external_id)
         if profile_id is None:
             return _profile_error(404, "not_found", "Profile was not found.")
         url = parts.path + (f"?{parts.query}" if parts.query else "")
         if resource == "traits":
             return self._traits(profile_id, query, url)
         if resource == "metadata":
-            return Response(200, {"metadata": self.store.metadata(profile_id)})
-        items = self.store.events(profile_id) if resource == "events" else self.store.external_ids(profile_id)
+            return JsonAnswer(200, {"metadata": self.backend.metadata(profile_id)})
+        items = (
+            self.backend.events(profile_id) if resource == "events" else self.backend.external_ids(profile_id)
+        )
         if resource == "events":
             items = _filter_events(items, query)
         elif query.get("include"):
@@ -314,8 +375,8 @@ class SegmentService:
             items = [i for i in items if i["type"] in wanted]
         return _paged(items, query, url, "data", LIST_DEFAULT_LIMIT, LIST_MAX_LIMIT)
 
-    def _traits(self, profile_id: str, query: dict[str, str], url: str) -> Response:
-        traits, meta = self.store.traits(profile_id)
+    def _traits(self, profile_id: str, query: dict[str, str], url: str) -> JsonAnswer:
+        traits, meta = self.backend.traits(profile_id)
         keys = sorted(traits)
         if query.get("include"):
             wanted = [k.strip() for k in query["include"].split(",") if k.strip()]
@@ -337,56 +398,46 @@ class SegmentService:
         }
         return _paged(list(values.items()), query, url, "traits", TRAITS_DEFAULT_LIMIT, TRAITS_MAX_LIMIT)
 
-    def _admin(self, method: str, path: list[str], query: dict[str, str], raw: bytes | None) -> Response:
+    def _admin(self, method: str, path: list[str], query: dict[str, str], raw: bytes | None) -> JsonAnswer:
         try:
             payload = json.loads(raw) if raw else None
         except ValueError as e:
-            return Response(400, {"error": f"body is not valid JSON: {e}"})
+            return JsonAnswer(400, {"error": f"body is not valid JSON: {e}"})
         route = (method, path[0] if path else "")
         if route == ("GET", "health"):
-            return Response(200, {"ok": True, "space_id": self.space_id})
+            return JsonAnswer(200, {"ok": True, "space_id": self.space_id})
         if route == ("GET", "messages"):
             records = self.message_log(type=query.get("type"), status=query.get("status"))
             for key, column in (("user_id", "userId"), ("anonymous_id", "anonymousId")):
                 if key in query:
                     records = [r for r in records if r[column] == query[key]]
-            return Response(200, {"messages": records})
+            return JsonAnswer(200, {"messages": records})
         if route == ("GET", "profiles"):
             if len(path) == 1:
-                return Response(200, {"profiles": self.profiles()})
+                return JsonAnswer(200, {"profiles": self.profiles()})
             profile = self.profile(path[1])
             if profile is None:
-                return Response(404, {"error": f"no profile for {path[1]!r}"})
-            return Response(200, profile)
+                return JsonAnswer(404, {"error": f"no profile for {path[1]!r}"})
+            return JsonAnswer(200, profile)
         if route in (("PUT", "profiles"), ("POST", "profiles")) and len(path) == 3 and path[2] == "traits":
             traits = payload.get("traits") if isinstance(payload, dict) else None
             if not isinstance(traits, dict):
-                return Response(400, {"error": 'body must be {"traits": {...}}'})
+                return JsonAnswer(400, {"error": 'body must be {"traits": {...}}'})
             try:
                 self.set_traits(path[1], traits)
             except ValueError as e:
-                return Response(400, {"error": str(e)})
-            return Response(200, {"traits": self.profile_traits(path[1])})
-        if path == ["faults"]:
-            if method == "GET":
-                return Response(200, {"faults": self.faults.pending()})
-            if method == "DELETE":
-                self.faults.clear()
-                return Response(200, {"faults": []})
-            if method == "POST":
-                specs = payload if isinstance(payload, list) else [payload]
-                try:
-                    for spec in specs:
-                        if not isinstance(spec, dict):
-                            raise ValueError("a fault must be a JSON object")
-                        self.faults.add_from_dict(spec)
-                except (ValueError, TypeError) as e:
-                    return Response(400, {"error": str(e)})
-                return Response(200, {"faults": self.faults.pending()})
+                return JsonAnswer(400, {"error": str(e)})
+            return JsonAnswer(200, {"traits": self.profile_traits(path[1])})
+        if path == ["faults"] and method in ADMIN_METHODS:
+            try:
+                pending = answer_admin(self.faults, method, payload)
+            except (ValueError, TypeError) as e:
+                return JsonAnswer(400, {"error": str(e)})
+            return JsonAnswer(200, {"faults": [_listed(fault) for fault in pending]})
         if route == ("POST", "reset"):
             self.reset()
-            return Response(200, {"ok": True})
-        return Response(404, {"error": f"no admin route for {method} /_local/{'/'.join(path)}"})
+            return JsonAnswer(200, {"ok": True})
+        return JsonAnswer(404, {"error": f"no admin route for {method} /_local/{'/'.join(path)}"})
 
 
 def _filter_events(events: list[dict[str, Any]], query: dict[str, str]) -> list[dict[str, Any]]:
@@ -406,7 +457,7 @@ def _filter_events(events: list[dict[str, Any]], query: dict[str, str]) -> list[
 
 def _paged(
     items: list[Any], query: dict[str, str], url: str, key: str, default_limit: int, max_limit: int
-) -> Response:
+) -> JsonAnswer:
     """One page of ``items``; ``next`` is an opaque offset cursor. Trait items are (name, value) pairs."""
     try:
         limit = int(query.get("limit") or default_limit)
@@ -423,67 +474,4 @@ def _paged(
     body["cursor"] = {"url": url, "has_more": has_more, "next": str(offset + limit) if has_more else ""}
     if key == "traits":
         body["cursor"]["limit"] = limit
-    return Response(200, body)
-
-
-class _Server(LoopbackServer):
-    service: SegmentService
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive, as Segment's library and requests sessions expect
-    server_version = "LocalSegment/1.0"
-    timeout = 30  # idle keep-alive connections close after this
-    disable_nagle_algorithm = True  # headers and body are two writes: avoid the 40 ms delayed-ACK stall
-    server: _Server
-
-    def do_GET(self) -> None:  # noqa: N802 - the http.server naming
-        self._dispatch("GET")
-
-    def do_POST(self) -> None:  # noqa: N802
-        self._dispatch("POST")
-
-    def do_PUT(self) -> None:  # noqa: N802
-        self._dispatch("PUT")
-
-    def do_DELETE(self) -> None:  # noqa: N802
-        self._dispatch("DELETE")
-
-    def log_message(self, format: str, *args: Any) -> None:
-        log.debug("%s %s", self.address_string(), format % args)
-
-    def _read_body(self) -> tuple[bytes | None, bool]:
-        """The request body (None when too large to read) and whether the connection must close."""
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            return b"", True  # not supported: answer, then drop the connection
-        try:
-            length = int(self.headers.get("Content-Length") or 0)
-        except ValueError:
-            return b"", True
-        if length > MAX_READ_BYTES:
-            return None, True
-        return (self.rfile.read(length) if length > 0 else b""), False
-
-    def _dispatch(self, method: str) -> None:
-        body, must_close = self._read_body()
-        headers = {k.lower(): v for k, v in self.headers.items()}
-        try:
-            resp = self.server.service.handle(method, self.path, headers, body)
-        except Exception:
-            log.exception("local Segment service failed on %s %s", method, self.path)
-            resp = Response(500, {"code": "server_error", "message": "internal error in the local service"})
-        self._send(resp, must_close or resp.close)
-
-    def _send(self, resp: Response, close: bool) -> None:
-        data = json.dumps(resp.body).encode()
-        self.send_response(resp.status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.send_header("Request-Id", str(uuid.uuid4()))
-        for name, value in resp.headers.items():
-            self.send_header(name, value)
-        if close:
-            self.send_header("Connection", "close")
-            self.close_connection = True
-        self.end_headers()
-        self.wfile.write(data)
+    return JsonAnswer(200, body)

@@ -131,8 +131,8 @@ def audited_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[str], di
             # retries on every kind of failure, then one event dead-lettered and redriven
             stack.personalize.faults.add("PutEvents", "ThrottlingException", count=2)
             stack.personalize.faults.add("GetRecommendations", "InternalServerError", count=1)
-            stack.segment.faults.add("profile", 503, count=2)
-            stack.segment.faults.add("tracking", 503, count=2)
+            stack.segment.faults.add("profile", status=503, count=2)
+            stack.segment.faults.add("tracking", status=503, count=2)
             outcomes = replay(stack, messages[:-1])
             stack.personalize.faults.add("PutEvents", "InternalServerError", count=10**6)
             outcomes += replay(stack, [dead_letter])

@@ -191,7 +191,7 @@ def test_a_dead_letter_redriven_twice_is_tracked_once(tmp_path: Path) -> None:
         message = load_event("track_sku")
         message["messageId"] = "soak-redrive-twice"
         # SyncProfile fails after Track succeeded: a redrive must not track again
-        segment.faults.add("tracking", 503, count=OUTAGE)
+        segment.faults.add("tracking", status=503, count=OUTAGE)
         assert engine.run(message)["status"] == "FAILED"
         segment.faults.clear()
         (letter,) = engine.dead_letters()

@@ -177,7 +177,7 @@ def test_async_wrong_key_reaches_on_error_as_api_error(segment: SegmentService, 
 
 
 def test_async_client_retries_through_an_injected_429(segment: SegmentService, clients) -> None:
-    segment.faults.add(api="tracking", status=429, count=1)
+    segment.faults.add(target="tracking", status=429, count=1)
     errors: list[Exception] = []
     client = async_client(clients, segment.url, on_error=lambda e, batch: errors.append(e))
 
@@ -191,7 +191,7 @@ def test_async_client_retries_through_an_injected_429(segment: SegmentService, c
 
 
 def test_sync_client_sees_an_injected_503_then_succeeds(segment: SegmentService) -> None:
-    segment.faults.add(api="tracking", status=503, count=1)
+    segment.faults.add(target="tracking", status=503, count=1)
     client = Client(WRITE_KEY, host=segment.url, sync_mode=True)
 
     with pytest.raises(APIError) as error:
@@ -353,7 +353,7 @@ def test_profile_api_fault_then_success_and_a_slow_answer(segment: SegmentServic
         json={"api": "profile", "status": 429, "count": 1, "retry_after": 2},
         timeout=5,
     )
-    segment.faults.add(api="profile", delay_seconds=0.3)
+    segment.faults.add(target="profile", delay_seconds=0.3)
 
     throttled = requests.get(traits_url(segment, "user_id:u1"), auth=(TOKEN, ""), timeout=5)
     started = time.monotonic()
