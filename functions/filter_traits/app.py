@@ -6,11 +6,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel, ConfigDict, Field
 
 from segment_personalize.adapters.clients import secret_or_value
 from segment_personalize.adapters.profile_api import ProfileApi
 from segment_personalize.config import FilterRule, FilterTraitsSettings, load
+from segment_personalize.contract import FilterInput, RecommendedItem
 from segment_personalize.errors import InvalidSegmentEvent
 from segment_personalize.observability import MetricUnit, handler, logger, metrics
 
@@ -27,24 +27,6 @@ profiles: ProfileApi | None = (
     if settings.space_id
     else None
 )
-
-
-class RecommendedItem(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
-
-    item_id: str = Field(alias="itemId")
-    metadata: dict[str, Any] = Field(default_factory=dict)
-
-
-class FilterInput(BaseModel):
-    """The FilterTraits state's input (docs/contract.md)."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
-
-    message_id: str = Field(alias="messageId")
-    user_id: str | None = Field(alias="userId", default=None)
-    anonymous_id: str | None = Field(alias="anonymousId", default=None)
-    items: list[RecommendedItem] = Field(default_factory=list)
 
 
 def describe(rule: FilterRule) -> str:

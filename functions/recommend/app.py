@@ -5,27 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel, ConfigDict, Field
 
 from segment_personalize.adapters.clients import client
 from segment_personalize.adapters.personalize import PersonalizeRecommendations, quote_filter_values
 from segment_personalize.config import RecommendSettings, load
+from segment_personalize.contract import RecommendInput
 from segment_personalize.errors import InvalidSegmentEvent
 from segment_personalize.observability import MetricUnit, handler, logger, metrics
 
 settings = load(RecommendSettings)
 filter_values = quote_filter_values(settings.filter_values)
 personalize = PersonalizeRecommendations(client("personalize-runtime", read_timeout=settings.timeout))
-
-
-class RecommendInput(BaseModel):
-    """The Recommend state's input (docs/contract.md)."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
-
-    message_id: str = Field(alias="messageId")
-    user_id: str | None = Field(alias="userId", default=None)
-    session_id: str | None = Field(alias="sessionId", default=None)
 
 
 def recommend(

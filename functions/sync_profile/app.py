@@ -13,7 +13,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel, ConfigDict, Field
 
 from segment_personalize.adapters.clients import secret_or_value
 from segment_personalize.adapters.idempotency import Idempotency
@@ -24,6 +23,7 @@ from segment_personalize.adapters.segment_identify import (
     message_size,
 )
 from segment_personalize.config import SyncProfileSettings, load
+from segment_personalize.contract import SyncInput
 from segment_personalize.errors import InvalidSegmentEvent
 from segment_personalize.observability import MetricUnit, handler, logger, metrics
 
@@ -43,18 +43,6 @@ segment = SegmentIdentify.create(
 idempotency = Idempotency.from_table(
     settings.idempotency_table, key_prefix=IDEMPOTENCY_KEY_PREFIX, what="may send its identify"
 )
-
-
-class SyncInput(BaseModel):
-    """The SyncProfile state's input (docs/contract.md)."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
-
-    message_id: str = Field(alias="messageId")
-    user_id: str | None = Field(alias="userId", default=None)
-    anonymous_id: str | None = Field(alias="anonymousId", default=None)
-    item_ids: list[str] = Field(alias="itemIds", default_factory=list)
-    recommendation_id: str | None = Field(alias="recommendationId", default=None)
 
 
 def identify_message_id(message_id: str) -> str:
