@@ -10,7 +10,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from segment_personalize.adapters.clients import secret_or_value
 from segment_personalize.adapters.profile_api import ProfileApi
 from segment_personalize.config import FilterRule, FilterTraitsSettings, load
-from segment_personalize.contract import FilterInput, RecommendedItem
+from segment_personalize.contract import FilterTraitsInput, RecommendedItem
 from segment_personalize.errors import InvalidSegmentEvent
 from segment_personalize.observability import MetricUnit, handler, logger, metrics
 
@@ -83,7 +83,7 @@ def apply_rules(
 
 
 def filter_items(
-    request: FilterInput, rules: Sequence[FilterRule], count: int, profile_api: ProfileApi | None
+    request: FilterTraitsInput, rules: Sequence[FilterRule], count: int, profile_api: ProfileApi | None
 ) -> dict[str, Any]:
     """The FilterTraits result of the contract: the item ids left, cut to ``count``."""
     removed: dict[str, int] = {}
@@ -111,7 +111,7 @@ def filter_items(
 
 @handler(traces=("botocore", "requests"))
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    request = FilterInput.model_validate(event)
+    request = FilterTraitsInput.model_validate(event)
     result = filter_items(request, settings.filter_rules, settings.recommendation_count, profiles)
     metrics.add_metric(
         name="ItemsRemovedByTraits", unit=MetricUnit.Count, value=sum(result["removed"].values())

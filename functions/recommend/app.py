@@ -40,7 +40,7 @@ def recommend(
     return {
         "messageId": request.message_id,
         "recommendationId": answer.recommendation_id,
-        "items": [item.to_json() for item in answer.items],
+        "items": [item.to_dict() for item in answer.items],
     }
 
 

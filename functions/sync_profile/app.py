@@ -23,7 +23,7 @@ from segment_personalize.adapters.segment_identify import (
     message_size,
 )
 from segment_personalize.config import SyncProfileSettings, load
-from segment_personalize.contract import SyncInput
+from segment_personalize.contract import SyncProfileInput
 from segment_personalize.errors import InvalidSegmentEvent
 from segment_personalize.observability import MetricUnit, handler, logger, metrics
 
@@ -67,7 +67,7 @@ def fitting_count(size_with: Callable[[int], int], total: int, limit: int) -> in
 
 
 def sync(
-    request: SyncInput, trait: str, identify: SegmentIdentify, now: datetime | None = None
+    request: SyncProfileInput, trait: str, identify: SegmentIdentify, now: datetime | None = None
 ) -> dict[str, Any]:
     """Send the identify, items dropped from the end if it would exceed 32 KB; the SyncProfile result."""
     if not (request.user_id or request.anonymous_id):
@@ -106,7 +106,7 @@ def sync(
 @handler(traces=("botocore", "requests"))
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     idempotency.register_lambda_context(context)
-    request = SyncInput.model_validate(event)
+    request = SyncProfileInput.model_validate(event)
     outcome = idempotency.once(
         {"messageId": request.message_id}, lambda: sync(request, settings.trait_name, segment)
     )

@@ -11,12 +11,12 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel, ConfigDict, Field
 
 from segment_personalize.adapters.clients import client
 from segment_personalize.adapters.idempotency import Idempotency
-from segment_personalize.adapters.personalize import Interaction, PersonalizeEvents, check_put_events
+from segment_personalize.adapters.personalize import PersonalizeEvents, check_put_events
 from segment_personalize.config import TrackSettings, load
+from segment_personalize.contract import TrackInput
 from segment_personalize.limits import MAX_EVENTS_PER_CALL
 from segment_personalize.observability import MetricUnit, handler, logger, metrics
 
@@ -29,17 +29,6 @@ personalize = PersonalizeEvents(client("personalize-events", read_timeout=settin
 idempotency = Idempotency.from_table(
     settings.idempotency_table, key_prefix=IDEMPOTENCY_KEY_PREFIX, what="may send its events to Personalize"
 )
-
-
-class TrackInput(BaseModel):
-    """The Track state's input (docs/contract.md)."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
-
-    message_id: str = Field(alias="messageId")
-    user_id: str | None = Field(alias="userId", default=None)
-    session_id: str = Field(alias="sessionId")
-    interactions: list[Interaction]
 
 
 def track(

@@ -1,39 +1,64 @@
 """The workflow contract of docs/contract.md as pydantic models: what each step receives and returns.
 
-The state machine passes each step a small JSON object and stores its result under the step's own key; the
-models here are both sides of those payloads, with the contract's camelCase keys.
+The state machine passes each step a small JSON object (the ASL ``Parameters``) and stores the step's result
+under its own key of the execution state. Each step parses its input into its ``...Input`` model and returns
+its ``...Result`` model's :meth:`~ContractModel.to_dict`: the contract's camelCase keys, every key present,
+in the order the fields are declared here. Pydantic only: Validate imports this without any adapter.
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 
-# --- Validate -------------------------------------------------------------------------------------------
-class _Result(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True)
+class ContractModel(BaseModel):
+    """Base: camelCase keys (snake_case names accepted too), unknown keys ignored, immutable."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True, extra="ignore")
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON-ready form, with the contract's camelCase keys, every key present."""
         return self.model_dump(mode="json", by_alias=True)
 
 
-class Interaction(_Result):
-    """One PutEvents event."""
+# --- Validate -------------------------------------------------------------------------------------------
+class Interaction(ContractModel):
+    """One interaction of the Validate result, as Track receives it: one PutEvents event.
+
+    Validate always sets ``item_id``; Track also takes an interaction without one (PutEvents does).
+    """
 
     event_id: str
     event_type: str
-    item_id: str
+    item_id: str | None = None
     sent_at: float
     event_value: float | None = None
     recommendation_id: str | None = None
     impression: list[str] | None = None
 
+    def to_put_event(self) -> dict[str, Any]:
+        """The PutEvents ``eventList`` item: only the fields that are present; sentAt as a UTC datetime."""
+        event: dict[str, Any] = {
+            "eventId": self.event_id,
+            "eventType": self.event_type,
+            "sentAt": datetime.fromtimestamp(self.sent_at, tz=UTC),
+        }
+        if self.item_id is not None:
+            event["itemId"] = self.item_id
+        if self.event_value is not None:
+            event["eventValue"] = float(self.event_value)
+        if self.recommendation_id is not None:
+            event["recommendationId"] = self.recommendation_id
+        if self.impression is not None:
+            event["impression"] = list(self.impression)
+        return event
 
-class ValidateResult(_Result):
+
+class ValidateResult(ContractModel):
     """What the ``Validate`` state stores at ``$.validated``."""
 
     message_id: str
@@ -48,44 +73,50 @@ class ValidateResult(_Result):
     interactions: list[Interaction] = Field(default_factory=list)
 
 
+# --- Track ----------------------------------------------------------------------------------------------
+class TrackInput(ContractModel):
+    """The Track state's input: from ``$.validated``."""
+
+    message_id: str
+    user_id: str | None = None
+    session_id: str
+    interactions: list[Interaction]
+
+
 # --- Recommend ------------------------------------------------------------------------------------------
-class RecommendInput(BaseModel):
-    """The Recommend state's input (docs/contract.md)."""
+class RecommendInput(ContractModel):
+    """The Recommend state's input: from ``$.validated``."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
-
-    message_id: str = Field(alias="messageId")
-    user_id: str | None = Field(alias="userId", default=None)
-    session_id: str | None = Field(alias="sessionId", default=None)
+    message_id: str
+    user_id: str | None = None
+    session_id: str | None = None
 
 
-# --- FilterTraits ---------------------------------------------------------------------------------------
-class RecommendedItem(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+class RecommendedItem(ContractModel):
+    """One item of a GetRecommendations answer, as Recommend returns it and FilterTraits receives it."""
 
-    item_id: str = Field(alias="itemId")
+    item_id: str
+    score: float | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
 
 
-class FilterInput(BaseModel):
-    """The FilterTraits state's input (docs/contract.md)."""
+# --- FilterTraits ---------------------------------------------------------------------------------------
+class FilterTraitsInput(ContractModel):
+    """The FilterTraits state's input: from ``$.validated``, ``items`` from ``$.recommendations.items``."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
-
-    message_id: str = Field(alias="messageId")
-    user_id: str | None = Field(alias="userId", default=None)
-    anonymous_id: str | None = Field(alias="anonymousId", default=None)
+    message_id: str
+    user_id: str | None = None
+    anonymous_id: str | None = None
     items: list[RecommendedItem] = Field(default_factory=list)
 
 
 # --- SyncProfile ----------------------------------------------------------------------------------------
-class SyncInput(BaseModel):
-    """The SyncProfile state's input (docs/contract.md)."""
+class SyncProfileInput(ContractModel):
+    """The SyncProfile state's input: from ``$.validated``, ``itemIds`` from ``$.filtered.itemIds``,
+    ``recommendationId`` from ``$.recommendations.recommendationId``."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
-
-    message_id: str = Field(alias="messageId")
-    user_id: str | None = Field(alias="userId", default=None)
-    anonymous_id: str | None = Field(alias="anonymousId", default=None)
-    item_ids: list[str] = Field(alias="itemIds", default_factory=list)
-    recommendation_id: str | None = Field(alias="recommendationId", default=None)
+    message_id: str
+    user_id: str | None = None
+    anonymous_id: str | None = None
+    item_ids: list[str] = Field(default_factory=list)
+    recommendation_id: str | None = None
