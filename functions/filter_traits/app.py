@@ -10,7 +10,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from segment_personalize.adapters.clients import secret_or_value
 from segment_personalize.adapters.profile_api import ProfileApi
 from segment_personalize.config import FilterRule, FilterTraitsSettings, load
-from segment_personalize.contract import FilterTraitsInput, RecommendedItem
+from segment_personalize.contract import FilterTraitsInput, FilterTraitsResult, ProfileLookup, RecommendedItem
 from segment_personalize.errors import InvalidSegmentEvent
 from segment_personalize.observability import MetricUnit, handler, logger, metrics
 
@@ -84,9 +84,10 @@ def apply_rules(
 
 def filter_items(
     request: FilterTraitsInput, rules: Sequence[FilterRule], count: int, profile_api: ProfileApi | None
-) -> dict[str, Any]:
+) -> FilterTraitsResult:
     """The FilterTraits result of the contract: the item ids left, cut to ``count``."""
     removed: dict[str, int] = {}
+    profile: ProfileLookup
     if profile_api is None:
         kept, profile = list(request.items), "not_configured"
     else:
@@ -101,23 +102,21 @@ def filter_items(
         else:
             kept, removed = apply_rules(request.items, traits, rules)
             profile = "found"
-    return {
-        "messageId": request.message_id,
-        "itemIds": [item.item_id for item in kept[:count]],
-        "profile": profile,
-        "removed": removed,
-    }
+    return FilterTraitsResult(
+        message_id=request.message_id,
+        item_ids=[item.item_id for item in kept[:count]],
+        profile=profile,
+        removed=removed,
+    )
 
 
 @handler(traces=("botocore", "requests"))
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = FilterTraitsInput.model_validate(event)
     result = filter_items(request, settings.filter_rules, settings.recommendation_count, profiles)
-    metrics.add_metric(
-        name="ItemsRemovedByTraits", unit=MetricUnit.Count, value=sum(result["removed"].values())
-    )
+    metrics.add_metric(name="ItemsRemovedByTraits", unit=MetricUnit.Count, value=sum(result.removed.values()))
     logger.info(
         "filtered items",
-        extra={"profile": result["profile"], "kept": len(result["itemIds"]), "removed": result["removed"]},
+        extra={"profile": result.profile, "kept": len(result.item_ids), "removed": result.removed},
     )
-    return result
+    return result.to_dict()

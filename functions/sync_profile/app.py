@@ -23,7 +23,7 @@ from segment_personalize.adapters.segment_identify import (
     message_size,
 )
 from segment_personalize.config import SyncProfileSettings, load
-from segment_personalize.contract import SyncProfileInput
+from segment_personalize.contract import SyncProfileInput, SyncProfileResult
 from segment_personalize.errors import InvalidSegmentEvent
 from segment_personalize.observability import MetricUnit, handler, logger, metrics
 
@@ -68,7 +68,7 @@ def fitting_count(size_with: Callable[[int], int], total: int, limit: int) -> in
 
 def sync(
     request: SyncProfileInput, trait: str, identify: SegmentIdentify, now: datetime | None = None
-) -> dict[str, Any]:
+) -> SyncProfileResult:
     """Send the identify, items dropped from the end if it would exceed 32 KB; the SyncProfile result."""
     if not (request.user_id or request.anonymous_id):
         raise InvalidSegmentEvent("SyncProfile needs a userId or an anonymousId; the payload has neither")
@@ -94,31 +94,31 @@ def sync(
         message_id=message_id,
         timestamp=now,
     )
-    return {
-        "messageId": request.message_id,
-        "identifyMessageId": message_id,
-        "trait": trait,
-        "count": count,
-        "trimmed": count < len(item_ids),
-    }
+    return SyncProfileResult(
+        message_id=request.message_id,
+        identify_message_id=message_id,
+        trait=trait,
+        count=count,
+        trimmed=count < len(item_ids),
+    )
 
 
 @handler(traces=("botocore", "requests"))
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     idempotency.register_lambda_context(context)
     request = SyncProfileInput.model_validate(event)
-    outcome = idempotency.once(
-        {"messageId": request.message_id}, lambda: sync(request, settings.trait_name, segment)
+    outcome = idempotency.once(  # the record holds the result, so that a repeat answers the same
+        {"messageId": request.message_id}, lambda: sync(request, settings.trait_name, segment).to_dict()
     )
-    result = outcome.result
+    result = SyncProfileResult.model_validate(outcome.result)
     if outcome.replayed:
         metrics.add_metric(name="IdentifyReplayed", unit=MetricUnit.Count, value=1)
     else:
         metrics.add_metric(name="ProfilesSynced", unit=MetricUnit.Count, value=1)
-        if result["trimmed"]:
+        if result.trimmed:
             metrics.add_metric(name="TraitsTrimmed", unit=MetricUnit.Count, value=1)
     logger.info(
         "synced profile",
-        extra={"count": result["count"], "trimmed": result["trimmed"], "replayed": outcome.replayed},
+        extra={"count": result.count, "trimmed": result.trimmed, "replayed": outcome.replayed},
     )
-    return result
+    return result.to_dict()

@@ -16,7 +16,7 @@ from segment_personalize.adapters.clients import client
 from segment_personalize.adapters.idempotency import Idempotency
 from segment_personalize.adapters.personalize import PersonalizeEvents, check_put_events
 from segment_personalize.config import TrackSettings, load
-from segment_personalize.contract import TrackInput
+from segment_personalize.contract import TrackInput, TrackResult
 from segment_personalize.limits import MAX_EVENTS_PER_CALL
 from segment_personalize.observability import MetricUnit, handler, logger, metrics
 
@@ -33,7 +33,7 @@ idempotency = Idempotency.from_table(
 
 def track(
     request: TrackInput, tracking_id: str, events: PersonalizeEvents, once: Idempotency
-) -> tuple[dict[str, Any], int]:
+) -> tuple[TrackResult, int]:
     """PutEvents for every interaction, at most 10 a call, each call at most once; the Track result of the
     contract, and how many of its calls had already been made (answered from their idempotency records)."""
     event_list = [interaction.to_put_event() for interaction in request.interactions]
@@ -52,12 +52,12 @@ def track(
         outcome = once.once({"trackingId": tracking_id, "eventIds": event_ids}, put_batch)
         calls += int(outcome.result["calls"])
         replayed += outcome.replayed
-    result = {
-        "messageId": request.message_id,
-        "tracked": len(event_list),
-        "calls": calls,
-        "eventIds": [interaction.event_id for interaction in request.interactions],
-    }
+    result = TrackResult(
+        message_id=request.message_id,
+        tracked=len(event_list),
+        calls=calls,
+        event_ids=[interaction.event_id for interaction in request.interactions],
+    )
     return result, replayed
 
 
@@ -66,11 +66,11 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     idempotency.register_lambda_context(context)
     request = TrackInput.model_validate(event)
     result, replayed = track(request, settings.tracking_id, personalize, idempotency)
-    metrics.add_metric(name="EventsTracked", unit=MetricUnit.Count, value=result["tracked"])
+    metrics.add_metric(name="EventsTracked", unit=MetricUnit.Count, value=result.tracked)
     if replayed:
         metrics.add_metric(name="PutEventsCallsReplayed", unit=MetricUnit.Count, value=replayed)
     logger.info(
         "tracked interactions",
-        extra={"tracked": result["tracked"], "calls": result["calls"], "callsReplayed": replayed},
+        extra={"tracked": result.tracked, "calls": result.calls, "callsReplayed": replayed},
     )
-    return result
+    return result.to_dict()

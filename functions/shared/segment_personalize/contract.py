@@ -83,6 +83,16 @@ class TrackInput(ContractModel):
     interactions: list[Interaction]
 
 
+class TrackResult(ContractModel):
+    """What the ``Track`` state stores at ``$.tracked``: ``calls`` counts the PutEvents batches, sent now
+    or by an earlier attempt (answered from their idempotency records)."""
+
+    message_id: str
+    tracked: int
+    calls: int
+    event_ids: list[str]
+
+
 # --- Recommend ------------------------------------------------------------------------------------------
 class RecommendInput(ContractModel):
     """The Recommend state's input: from ``$.validated``."""
@@ -100,7 +110,19 @@ class RecommendedItem(ContractModel):
     metadata: dict[str, Any] = Field(default_factory=dict)
 
 
+class RecommendResult(ContractModel):
+    """What the ``Recommend`` state stores at ``$.recommendations``."""
+
+    message_id: str
+    recommendation_id: str | None
+    items: list[RecommendedItem]
+
+
 # --- FilterTraits ---------------------------------------------------------------------------------------
+#: What FilterTraits found of the visitor's profile: traits, no such profile, or no Profile API configured.
+ProfileLookup = Literal["found", "not_found", "not_configured"]
+
+
 class FilterTraitsInput(ContractModel):
     """The FilterTraits state's input: from ``$.validated``, ``items`` from ``$.recommendations.items``."""
 
@@ -108,6 +130,16 @@ class FilterTraitsInput(ContractModel):
     user_id: str | None = None
     anonymous_id: str | None = None
     items: list[RecommendedItem] = Field(default_factory=list)
+
+
+class FilterTraitsResult(ContractModel):
+    """What the ``FilterTraits`` state stores at ``$.filtered``: ``removed`` counts the items each rule
+    removed, by the rule's description."""
+
+    message_id: str
+    item_ids: list[str]
+    profile: ProfileLookup
+    removed: dict[str, int]
 
 
 # --- SyncProfile ----------------------------------------------------------------------------------------
@@ -120,3 +152,14 @@ class SyncProfileInput(ContractModel):
     anonymous_id: str | None = None
     item_ids: list[str] = Field(default_factory=list)
     recommendation_id: str | None = None
+
+
+class SyncProfileResult(ContractModel):
+    """What the ``SyncProfile`` state stores at ``$.synced``: ``count`` item ids sent, ``trimmed`` when
+    items were dropped from the end to keep the identify within Segment's 32 KB."""
+
+    message_id: str
+    identify_message_id: str
+    trait: str
+    count: int
+    trimmed: bool
