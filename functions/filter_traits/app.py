@@ -8,6 +8,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from segment_personalize.adapters.clients import secret_or_value
+from segment_personalize.adapters.interfaces import ProfileTraits
 from segment_personalize.adapters.profile_api import ProfileApi
 from segment_personalize.config import FilterRule, FilterTraitsSettings, load
 from segment_personalize.contract import FilterTraitsInput, FilterTraitsResult, ProfileLookup, RecommendedItem
@@ -15,7 +16,7 @@ from segment_personalize.errors import InvalidSegmentEvent
 from segment_personalize.observability import MetricUnit, handler, logger, metrics
 
 settings = load(FilterTraitsSettings)
-profiles: ProfileApi | None = (
+profiles: ProfileTraits | None = (
     ProfileApi(
         base_url=settings.profile_api_url,
         space_id=settings.space_id,
@@ -83,7 +84,7 @@ def apply_rules(
 
 
 def filter_items(
-    request: FilterTraitsInput, rules: Sequence[FilterRule], count: int, profile_api: ProfileApi | None
+    request: FilterTraitsInput, rules: Sequence[FilterRule], count: int, profile_api: ProfileTraits | None
 ) -> FilterTraitsResult:
     """The FilterTraits result of the contract: the item ids left, cut to ``count``."""
     removed: dict[str, int] = {}

@@ -7,6 +7,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from segment_personalize.adapters.clients import client
+from segment_personalize.adapters.interfaces import RecommendationSource
 from segment_personalize.adapters.personalize import PersonalizeRecommendations, quote_filter_values
 from segment_personalize.config import RecommendSettings, load
 from segment_personalize.contract import RecommendInput, RecommendResult
@@ -15,13 +16,15 @@ from segment_personalize.observability import MetricUnit, handler, logger, metri
 
 settings = load(RecommendSettings)
 filter_values = quote_filter_values(settings.filter_values)
-personalize = PersonalizeRecommendations(client("personalize-runtime", read_timeout=settings.timeout))
+personalize: RecommendationSource = PersonalizeRecommendations(
+    client("personalize-runtime", read_timeout=settings.timeout)
+)
 
 
 def recommend(
     request: RecommendInput,
     settings: RecommendSettings,
-    runtime: PersonalizeRecommendations,
+    runtime: RecommendationSource,
     filter_values: dict[str, str],
 ) -> RecommendResult:
     """Recommendations for the userId, else for the anonymous session: the contract's Recommend result."""

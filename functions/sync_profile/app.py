@@ -16,6 +16,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from segment_personalize.adapters.clients import secret_or_value
 from segment_personalize.adapters.idempotency import Idempotency
+from segment_personalize.adapters.interfaces import IdentifySender, OncePerKey
 from segment_personalize.adapters.segment_identify import (
     MAX_MESSAGE_BYTES,
     SegmentIdentify,
@@ -35,12 +36,12 @@ IDENTIFY_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "segment-personalize:sync_pr
 IDEMPOTENCY_KEY_PREFIX = "segment-personalize.sync_profile.identify"
 
 settings = load(SyncProfileSettings)
-segment = SegmentIdentify.create(
+segment: IdentifySender = SegmentIdentify.create(
     write_key=secret_or_value(settings.write_key, settings.write_key_secret_arn, "SEGMENT_WRITE_KEY"),
     host=settings.host,
     timeout=settings.timeout,
 )
-idempotency = Idempotency.from_table(
+idempotency: OncePerKey = Idempotency.from_table(
     settings.idempotency_table, key_prefix=IDEMPOTENCY_KEY_PREFIX, what="may send its identify"
 )
 
@@ -67,7 +68,7 @@ def fitting_count(size_with: Callable[[int], int], total: int, limit: int) -> in
 
 
 def sync(
-    request: SyncProfileInput, trait: str, identify: SegmentIdentify, now: datetime | None = None
+    request: SyncProfileInput, trait: str, identify: IdentifySender, now: datetime | None = None
 ) -> SyncProfileResult:
     """Send the identify, items dropped from the end if it would exceed 32 KB; the SyncProfile result."""
     if not (request.user_id or request.anonymous_id):

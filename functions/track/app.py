@@ -14,6 +14,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from segment_personalize.adapters.clients import client
 from segment_personalize.adapters.idempotency import Idempotency
+from segment_personalize.adapters.interfaces import EventTracker, OncePerKey
 from segment_personalize.adapters.personalize import PersonalizeEvents, check_put_events
 from segment_personalize.config import TrackSettings, load
 from segment_personalize.contract import TrackInput, TrackResult
@@ -25,14 +26,14 @@ from segment_personalize.observability import MetricUnit, handler, logger, metri
 IDEMPOTENCY_KEY_PREFIX = "segment-personalize.track.PutEvents"
 
 settings = load(TrackSettings)
-personalize = PersonalizeEvents(client("personalize-events", read_timeout=settings.timeout))
-idempotency = Idempotency.from_table(
+personalize: EventTracker = PersonalizeEvents(client("personalize-events", read_timeout=settings.timeout))
+idempotency: OncePerKey = Idempotency.from_table(
     settings.idempotency_table, key_prefix=IDEMPOTENCY_KEY_PREFIX, what="may send its events to Personalize"
 )
 
 
 def track(
-    request: TrackInput, tracking_id: str, events: PersonalizeEvents, once: Idempotency
+    request: TrackInput, tracking_id: str, events: EventTracker, once: OncePerKey
 ) -> tuple[TrackResult, int]:
     """PutEvents for every interaction, at most 10 a call, each call at most once; the Track result of the
     contract, and how many of its calls had already been made (answered from their idempotency records)."""
