@@ -24,7 +24,7 @@ from state_machines.history import (
     scheduled_resources,
 )
 from tests.events import load_event
-from tests.statemachine.conftest import Services
+from tests.fakes.services import Services
 
 pytestmark = [pytest.mark.statemachine, pytest.mark.timeout(30)]
 
