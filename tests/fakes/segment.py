@@ -3,21 +3,41 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
-from segment_personalize.errors import SegmentPersonalizeError
+from segment_personalize.adapters.interfaces import IdentifySender
 
 
 @dataclass
-class FakeSegment:
-    """Segment's tracking API behind SegmentIdentify: records identify calls; raises ``failure`` if set."""
+class FakeSegment(IdentifySender):
+    """Records every identify (``calls``) and those Segment accepted (``sent``), each as its keyword
+    arguments. Raises ``failures`` first, one a call, then ``failure`` on every call while it is set."""
 
-    failure: SegmentPersonalizeError | None = None
+    failure: Exception | None = None
+    failures: list[Exception] = field(default_factory=list)
     calls: list[dict[str, Any]] = field(default_factory=list)
     sent: list[dict[str, Any]] = field(default_factory=list)
 
-    def identify(self, **message: Any) -> None:
+    def identify(
+        self,
+        *,
+        user_id: str | None,
+        anonymous_id: str | None,
+        traits: dict[str, Any],
+        message_id: str,
+        timestamp: datetime,
+    ) -> None:
+        message = {
+            "user_id": user_id,
+            "anonymous_id": anonymous_id,
+            "traits": traits,
+            "message_id": message_id,
+            "timestamp": timestamp,
+        }
         self.calls.append(message)
+        if self.failures:
+            raise self.failures.pop(0)
         if self.failure is not None:
             raise self.failure
         self.sent.append(message)
