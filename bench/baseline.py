@@ -15,7 +15,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from segment_personalize.adapters.clients import client, secret_or_value
-from segment_personalize.adapters.personalize import Interaction as PutEventsInteraction
 from segment_personalize.adapters.personalize import (
     PersonalizeEvents,
     PersonalizeRecommendations,
@@ -29,6 +28,7 @@ from segment_personalize.config import (
     ValidateSettings,
     load,
 )
+from segment_personalize.contract import Interaction as PutEventsInteraction
 from segment_personalize.interactions import validate_payload
 
 validate_settings = load(ValidateSettings)

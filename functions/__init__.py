@@ -4,7 +4,8 @@
 name from it: the template's logical ids (:func:`logical_id`), the ASL placeholders of the step functions
 (:func:`placeholder`), the local stack's function names, the settings models (a test checks
 ``segment_personalize.config.ALL_SETTINGS`` against it). This package is not deployed (each function's
-``CodeUri`` is its own folder), so the functions never import it.
+``CodeUri`` is its own folder), so the functions never import it. It also holds the generator of the
+README's configuration table (:mod:`functions.configuration`).
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import BotoCoreError, ClientError
 
 from segment_personalize.adapters.clients import ENTRY_CLIENT_CONFIG, client
+from segment_personalize.adapters.interfaces import ExecutionStarter
 from segment_personalize.config import EntrySettings, load
 from segment_personalize.errors import InvalidSegmentEvent, StartExecutionFailed
 from segment_personalize.executions import (
@@ -27,7 +28,7 @@ from segment_personalize.observability import MetricUnit, handler, logger, metri
 from segment_personalize.segment_events import json_type
 
 settings = load(EntrySettings)
-sfn = client("stepfunctions", ENTRY_CLIENT_CONFIG)
+sfn: ExecutionStarter = client("stepfunctions", ENTRY_CLIENT_CONFIG)
 
 
 @handler(traces=("botocore",))

@@ -6,16 +6,17 @@ from collections.abc import Sequence
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel, ConfigDict, Field
 
 from segment_personalize.adapters.clients import secret_or_value
+from segment_personalize.adapters.interfaces import ProfileTraits
 from segment_personalize.adapters.profile_api import ProfileApi
 from segment_personalize.config import FilterRule, FilterTraitsSettings, load
+from segment_personalize.contract import FilterTraitsInput, FilterTraitsResult, ProfileLookup, RecommendedItem
 from segment_personalize.errors import InvalidSegmentEvent
 from segment_personalize.observability import MetricUnit, handler, logger, metrics
 
 settings = load(FilterTraitsSettings)
-profiles: ProfileApi | None = (
+profiles: ProfileTraits | None = (
     ProfileApi(
         base_url=settings.profile_api_url,
         space_id=settings.space_id,
@@ -27,24 +28,6 @@ profiles: ProfileApi | None = (
     if settings.space_id
     else None
 )
-
-
-class RecommendedItem(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
-
-    item_id: str = Field(alias="itemId")
-    metadata: dict[str, Any] = Field(default_factory=dict)
-
-
-class FilterInput(BaseModel):
-    """The FilterTraits state's input (docs/contract.md)."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
-
-    message_id: str = Field(alias="messageId")
-    user_id: str | None = Field(alias="userId", default=None)
-    anonymous_id: str | None = Field(alias="anonymousId", default=None)
-    items: list[RecommendedItem] = Field(default_factory=list)
 
 
 def describe(rule: FilterRule) -> str:
@@ -101,10 +84,11 @@ def apply_rules(
 
 
 def filter_items(
-    request: FilterInput, rules: Sequence[FilterRule], count: int, profile_api: ProfileApi | None
-) -> dict[str, Any]:
+    request: FilterTraitsInput, rules: Sequence[FilterRule], count: int, profile_api: ProfileTraits | None
+) -> FilterTraitsResult:
     """The FilterTraits result of the contract: the item ids left, cut to ``count``."""
     removed: dict[str, int] = {}
+    profile: ProfileLookup
     if profile_api is None:
         kept, profile = list(request.items), "not_configured"
     else:
@@ -119,23 +103,21 @@ def filter_items(
         else:
             kept, removed = apply_rules(request.items, traits, rules)
             profile = "found"
-    return {
-        "messageId": request.message_id,
-        "itemIds": [item.item_id for item in kept[:count]],
-        "profile": profile,
-        "removed": removed,
-    }
+    return FilterTraitsResult(
+        message_id=request.message_id,
+        item_ids=[item.item_id for item in kept[:count]],
+        profile=profile,
+        removed=removed,
+    )
 
 
 @handler(traces=("botocore", "requests"))
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    request = FilterInput.model_validate(event)
+    request = FilterTraitsInput.model_validate(event)
     result = filter_items(request, settings.filter_rules, settings.recommendation_count, profiles)
-    metrics.add_metric(
-        name="ItemsRemovedByTraits", unit=MetricUnit.Count, value=sum(result["removed"].values())
-    )
+    metrics.add_metric(name="ItemsRemovedByTraits", unit=MetricUnit.Count, value=sum(result.removed.values()))
     logger.info(
         "filtered items",
-        extra={"profile": result["profile"], "kept": len(result["itemIds"]), "removed": result["removed"]},
+        extra={"profile": result.profile, "kept": len(result.item_ids), "removed": result.removed},
     )
-    return result
+    return result.to_dict()

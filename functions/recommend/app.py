@@ -5,35 +5,28 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel, ConfigDict, Field
 
 from segment_personalize.adapters.clients import client
+from segment_personalize.adapters.interfaces import RecommendationSource
 from segment_personalize.adapters.personalize import PersonalizeRecommendations, quote_filter_values
 from segment_personalize.config import RecommendSettings, load
+from segment_personalize.contract import RecommendInput, RecommendResult
 from segment_personalize.errors import InvalidSegmentEvent
 from segment_personalize.observability import MetricUnit, handler, logger, metrics
 
 settings = load(RecommendSettings)
 filter_values = quote_filter_values(settings.filter_values)
-personalize = PersonalizeRecommendations(client("personalize-runtime", read_timeout=settings.timeout))
-
-
-class RecommendInput(BaseModel):
-    """The Recommend state's input (docs/contract.md)."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
-
-    message_id: str = Field(alias="messageId")
-    user_id: str | None = Field(alias="userId", default=None)
-    session_id: str | None = Field(alias="sessionId", default=None)
+personalize: RecommendationSource = PersonalizeRecommendations(
+    client("personalize-runtime", read_timeout=settings.timeout)
+)
 
 
 def recommend(
     request: RecommendInput,
     settings: RecommendSettings,
-    runtime: PersonalizeRecommendations,
+    runtime: RecommendationSource,
     filter_values: dict[str, str],
-) -> dict[str, Any]:
+) -> RecommendResult:
     """Recommendations for the userId, else for the anonymous session: the contract's Recommend result."""
     visitor = request.user_id or request.session_id
     if not visitor:
@@ -47,17 +40,15 @@ def recommend(
         filter_values=filter_values,
         metadata_columns=settings.metadata_columns,
     )
-    return {
-        "messageId": request.message_id,
-        "recommendationId": answer.recommendation_id,
-        "items": [item.to_json() for item in answer.items],
-    }
+    return RecommendResult(
+        message_id=request.message_id, recommendation_id=answer.recommendation_id, items=answer.items
+    )
 
 
 @handler(traces=("botocore",))
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = RecommendInput.model_validate(event)
     result = recommend(request, settings, personalize, filter_values)
-    metrics.add_metric(name="ItemsRecommended", unit=MetricUnit.Count, value=len(result["items"]))
-    logger.info("recommended items", extra={"items": len(result["items"])})
-    return result
+    metrics.add_metric(name="ItemsRecommended", unit=MetricUnit.Count, value=len(result.items))
+    logger.info("recommended items", extra={"items": len(result.items)})
+    return result.to_dict()

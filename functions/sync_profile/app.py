@@ -13,10 +13,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel, ConfigDict, Field
 
 from segment_personalize.adapters.clients import secret_or_value
 from segment_personalize.adapters.idempotency import Idempotency
+from segment_personalize.adapters.interfaces import IdentifySender, OncePerKey
 from segment_personalize.adapters.segment_identify import (
     MAX_MESSAGE_BYTES,
     SegmentIdentify,
@@ -24,6 +24,7 @@ from segment_personalize.adapters.segment_identify import (
     message_size,
 )
 from segment_personalize.config import SyncProfileSettings, load
+from segment_personalize.contract import SyncProfileInput, SyncProfileResult
 from segment_personalize.errors import InvalidSegmentEvent
 from segment_personalize.observability import MetricUnit, handler, logger, metrics
 
@@ -35,26 +36,14 @@ IDENTIFY_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "segment-personalize:sync_pr
 IDEMPOTENCY_KEY_PREFIX = "segment-personalize.sync_profile.identify"
 
 settings = load(SyncProfileSettings)
-segment = SegmentIdentify.create(
+segment: IdentifySender = SegmentIdentify.create(
     write_key=secret_or_value(settings.write_key, settings.write_key_secret_arn, "SEGMENT_WRITE_KEY"),
     host=settings.host,
     timeout=settings.timeout,
 )
-idempotency = Idempotency.from_table(
+idempotency: OncePerKey = Idempotency.from_table(
     settings.idempotency_table, key_prefix=IDEMPOTENCY_KEY_PREFIX, what="may send its identify"
 )
-
-
-class SyncInput(BaseModel):
-    """The SyncProfile state's input (docs/contract.md)."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
-
-    message_id: str = Field(alias="messageId")
-    user_id: str | None = Field(alias="userId", default=None)
-    anonymous_id: str | None = Field(alias="anonymousId", default=None)
-    item_ids: list[str] = Field(alias="itemIds", default_factory=list)
-    recommendation_id: str | None = Field(alias="recommendationId", default=None)
 
 
 def identify_message_id(message_id: str) -> str:
@@ -79,8 +68,8 @@ def fitting_count(size_with: Callable[[int], int], total: int, limit: int) -> in
 
 
 def sync(
-    request: SyncInput, trait: str, identify: SegmentIdentify, now: datetime | None = None
-) -> dict[str, Any]:
+    request: SyncProfileInput, trait: str, identify: IdentifySender, now: datetime | None = None
+) -> SyncProfileResult:
     """Send the identify, items dropped from the end if it would exceed 32 KB; the SyncProfile result."""
     if not (request.user_id or request.anonymous_id):
         raise InvalidSegmentEvent("SyncProfile needs a userId or an anonymousId; the payload has neither")
@@ -106,31 +95,31 @@ def sync(
         message_id=message_id,
         timestamp=now,
     )
-    return {
-        "messageId": request.message_id,
-        "identifyMessageId": message_id,
-        "trait": trait,
-        "count": count,
-        "trimmed": count < len(item_ids),
-    }
+    return SyncProfileResult(
+        message_id=request.message_id,
+        identify_message_id=message_id,
+        trait=trait,
+        count=count,
+        trimmed=count < len(item_ids),
+    )
 
 
 @handler(traces=("botocore", "requests"))
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     idempotency.register_lambda_context(context)
-    request = SyncInput.model_validate(event)
-    outcome = idempotency.once(
-        {"messageId": request.message_id}, lambda: sync(request, settings.trait_name, segment)
+    request = SyncProfileInput.model_validate(event)
+    outcome = idempotency.once(  # the record holds the result, so that a repeat answers the same
+        {"messageId": request.message_id}, lambda: sync(request, settings.trait_name, segment).to_dict()
     )
-    result = outcome.result
+    result = SyncProfileResult.model_validate(outcome.result)
     if outcome.replayed:
         metrics.add_metric(name="IdentifyReplayed", unit=MetricUnit.Count, value=1)
     else:
         metrics.add_metric(name="ProfilesSynced", unit=MetricUnit.Count, value=1)
-        if result["trimmed"]:
+        if result.trimmed:
             metrics.add_metric(name="TraitsTrimmed", unit=MetricUnit.Count, value=1)
     logger.info(
         "synced profile",
-        extra={"count": result["count"], "trimmed": result["trimmed"], "replayed": outcome.replayed},
+        extra={"count": result.count, "trimmed": result.trimmed, "replayed": outcome.replayed},
     )
-    return result
+    return result.to_dict()

@@ -11,12 +11,13 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel, ConfigDict, Field
 
 from segment_personalize.adapters.clients import client
 from segment_personalize.adapters.idempotency import Idempotency
-from segment_personalize.adapters.personalize import Interaction, PersonalizeEvents, check_put_events
+from segment_personalize.adapters.interfaces import EventTracker, OncePerKey
+from segment_personalize.adapters.personalize import PersonalizeEvents, check_put_events
 from segment_personalize.config import TrackSettings, load
+from segment_personalize.contract import TrackInput, TrackResult
 from segment_personalize.limits import MAX_EVENTS_PER_CALL
 from segment_personalize.observability import MetricUnit, handler, logger, metrics
 
@@ -25,26 +26,15 @@ from segment_personalize.observability import MetricUnit, handler, logger, metri
 IDEMPOTENCY_KEY_PREFIX = "segment-personalize.track.PutEvents"
 
 settings = load(TrackSettings)
-personalize = PersonalizeEvents(client("personalize-events", read_timeout=settings.timeout))
-idempotency = Idempotency.from_table(
+personalize: EventTracker = PersonalizeEvents(client("personalize-events", read_timeout=settings.timeout))
+idempotency: OncePerKey = Idempotency.from_table(
     settings.idempotency_table, key_prefix=IDEMPOTENCY_KEY_PREFIX, what="may send its events to Personalize"
 )
 
 
-class TrackInput(BaseModel):
-    """The Track state's input (docs/contract.md)."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
-
-    message_id: str = Field(alias="messageId")
-    user_id: str | None = Field(alias="userId", default=None)
-    session_id: str = Field(alias="sessionId")
-    interactions: list[Interaction]
-
-
 def track(
-    request: TrackInput, tracking_id: str, events: PersonalizeEvents, once: Idempotency
-) -> tuple[dict[str, Any], int]:
+    request: TrackInput, tracking_id: str, events: EventTracker, once: OncePerKey
+) -> tuple[TrackResult, int]:
     """PutEvents for every interaction, at most 10 a call, each call at most once; the Track result of the
     contract, and how many of its calls had already been made (answered from their idempotency records)."""
     event_list = [interaction.to_put_event() for interaction in request.interactions]
@@ -63,12 +53,12 @@ def track(
         outcome = once.once({"trackingId": tracking_id, "eventIds": event_ids}, put_batch)
         calls += int(outcome.result["calls"])
         replayed += outcome.replayed
-    result = {
-        "messageId": request.message_id,
-        "tracked": len(event_list),
-        "calls": calls,
-        "eventIds": [interaction.event_id for interaction in request.interactions],
-    }
+    result = TrackResult(
+        message_id=request.message_id,
+        tracked=len(event_list),
+        calls=calls,
+        event_ids=[interaction.event_id for interaction in request.interactions],
+    )
     return result, replayed
 
 
@@ -77,11 +67,11 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     idempotency.register_lambda_context(context)
     request = TrackInput.model_validate(event)
     result, replayed = track(request, settings.tracking_id, personalize, idempotency)
-    metrics.add_metric(name="EventsTracked", unit=MetricUnit.Count, value=result["tracked"])
+    metrics.add_metric(name="EventsTracked", unit=MetricUnit.Count, value=result.tracked)
     if replayed:
         metrics.add_metric(name="PutEventsCallsReplayed", unit=MetricUnit.Count, value=replayed)
     logger.info(
         "tracked interactions",
-        extra={"tracked": result["tracked"], "calls": result["calls"], "callsReplayed": replayed},
+        extra={"tracked": result.tracked, "calls": result.calls, "callsReplayed": replayed},
     )
-    return result
+    return result.to_dict()

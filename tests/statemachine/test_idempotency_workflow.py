@@ -1,14 +1,14 @@
 """Idempotent Track through the real state machine: retries and redeliveries send no event twice.
 
 The engine runs with ``IDEMPOTENCY_TABLE`` set and the table created in its moto DynamoDB (key ``id``), as
-the SAM template deploys it. Track's Personalize adapter is a fake that counts the PutEvents calls.
+the SAM template deploys it. Track's Personalize adapter is a fake (``tests/fakes``) that counts the PutEvents
+calls.
 """
 
 from __future__ import annotations
 
 import copy
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
@@ -17,45 +17,23 @@ import pytest
 from local_stack.stepfunctions.engine import LocalEngine
 from segment_personalize.errors import PersonalizeThrottled
 from tests.events import load_event
+from tests.fakes.idempotency import TABLE, create_table
+from tests.fakes.personalize import FakeEventTracker
 
 pytestmark = [pytest.mark.statemachine, pytest.mark.timeout(120)]
-
-TABLE = "segment-personalize-idempotency"
-
-
-@dataclass
-class CountingEvents:
-    """PutEvents at the adapter interface: ``throttle`` lists first eventIds whose next call is throttled."""
-
-    throttle: list[str] = field(default_factory=list)
-    attempts: list[list[str]] = field(default_factory=list)
-    sent: list[list[str]] = field(default_factory=list)
-
-    def put_batch(self, *, events: Any, **_: Any) -> None:
-        ids = [event["eventId"] for event in events]
-        self.attempts.append(ids)
-        if ids[0] in self.throttle:
-            self.throttle.remove(ids[0])
-            raise PersonalizeThrottled("PutEvents failed: ThrottlingException (HTTP 400)")
-        self.sent.append(ids)
 
 
 @pytest.fixture(scope="module")
 def idempotent_engine() -> Iterator[LocalEngine]:
     with LocalEngine(skip_retry_waits=True, env={"IDEMPOTENCY_TABLE": TABLE}) as running:
-        boto3.client("dynamodb", region_name=running.region).create_table(
-            TableName=TABLE,
-            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_table(boto3.client("dynamodb", region_name=running.region))
         yield running
 
 
 @pytest.fixture
-def events(idempotent_engine: LocalEngine, monkeypatch: pytest.MonkeyPatch) -> CountingEvents:
+def events(idempotent_engine: LocalEngine, monkeypatch: pytest.MonkeyPatch) -> FakeEventTracker:
     idempotent_engine.reset()
-    fake = CountingEvents()
+    fake = FakeEventTracker()
     monkeypatch.setattr(idempotent_engine.functions["track"], "personalize", fake)
     return fake
 
@@ -75,10 +53,10 @@ def batches(message_id: str, count: int) -> list[list[str]]:
 
 
 def test_a_track_retried_after_a_throttled_second_call_resends_only_what_failed(
-    idempotent_engine: LocalEngine, events: CountingEvents
+    idempotent_engine: LocalEngine, events: FakeEventTracker
 ) -> None:
     # given call 2 of 3 is throttled once
-    events.throttle.append("o1-10")
+    events.failures["o1-10"] = PersonalizeThrottled("PutEvents failed: ThrottlingException (HTTP 400)")
     # when the workflow runs (the state machine retries Track)
     description = idempotent_engine.run(anonymous_order("o1", 23))
     # then it ends Tracked, and every batch reached Personalize exactly once
@@ -94,7 +72,7 @@ def test_a_track_retried_after_a_throttled_second_call_resends_only_what_failed(
 
 
 def test_a_redelivery_in_a_second_execution_sends_nothing(
-    idempotent_engine: LocalEngine, events: CountingEvents
+    idempotent_engine: LocalEngine, events: FakeEventTracker
 ) -> None:
     # given a message tracked by one execution
     first = idempotent_engine.run(anonymous_order("o2", 12))

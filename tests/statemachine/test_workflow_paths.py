@@ -24,7 +24,7 @@ from state_machines.history import (
     scheduled_resources,
 )
 from tests.events import load_event
-from tests.statemachine.conftest import Services
+from tests.fakes.services import Services
 
 pytestmark = [pytest.mark.statemachine, pytest.mark.timeout(30)]
 
@@ -74,6 +74,35 @@ def expect_put_events(services: Services, event: dict[str, Any]) -> None:
     services.events.respond("put_events", {}, expected)
 
 
+def expect_get_recommendations(engine: LocalEngine, services: Services, event: dict[str, Any]) -> None:
+    """GetRecommendations for the event's user, as Recommend's settings ask, answers RECOMMENDATIONS."""
+    settings = engine.functions["recommend"].settings
+    services.runtime.respond(
+        "get_recommendations",
+        RECOMMENDATIONS,
+        {
+            "userId": event["userId"],
+            "numResults": settings.effective_num_results,
+            "campaignArn": settings.campaign_arn,
+        },
+    )
+
+
+def assert_contract_payloads(
+    history: list[dict[str, Any]], output: dict[str, Any], event: dict[str, Any]
+) -> None:
+    """Track got its input from ``$.validated``, FilterTraits its items from ``$.recommendations``."""
+    assert scheduled_inputs(history, "Track") == [
+        {
+            "messageId": event["messageId"],
+            "userId": event["userId"],
+            "sessionId": event["anonymousId"],
+            "interactions": output["validated"]["interactions"],
+        }
+    ]
+    assert scheduled_inputs(history, "FilterTraits")[0]["items"] == output["recommendations"]["items"]
+
+
 def run(engine: LocalEngine, event: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     description = engine.wait(engine.start(event), timeout=WAIT)
     return description, engine.history(description["executionArn"])
@@ -84,17 +113,8 @@ def test_a_known_users_interaction_is_tracked_recommended_filtered_and_synced(
 ) -> None:
     # given a known user's Product Viewed, Personalize answering, and a profile that bought sku-2
     event = load_event("track_sku")
-    settings = engine.functions["recommend"].settings
     expect_put_events(services, event)
-    services.runtime.respond(
-        "get_recommendations",
-        RECOMMENDATIONS,
-        {
-            "userId": event["userId"],
-            "numResults": settings.effective_num_results,
-            "campaignArn": settings.campaign_arn,
-        },
-    )
+    expect_get_recommendations(engine, services, event)
     services.profiles.traits_by_user[event["userId"]] = {"purchased_products": ["sku-2"]}
 
     # when the workflow runs
@@ -109,18 +129,7 @@ def test_a_known_users_interaction_is_tracked_recommended_filtered_and_synced(
     ]
     assert of_type(history, "LambdaFunctionFailed") == []
     # each step got the payload of docs/contract.md
-    assert scheduled_inputs(history, "Track") == [
-        {
-            "messageId": event["messageId"],
-            "userId": event["userId"],
-            "sessionId": event["anonymousId"],
-            "interactions": description["output"]["validated"]["interactions"],
-        }
-    ]
-    assert (
-        scheduled_inputs(history, "FilterTraits")[0]["items"]
-        == description["output"]["recommendations"]["items"]
-    )
+    assert_contract_payloads(history, description["output"], event)
     # PutEvents sent the interaction once; Personalize was asked once
     (put_events,) = services.events.calls("PutEvents")
     assert [e["eventId"] for e in put_events["eventList"]] == [event["messageId"]]

@@ -2,8 +2,8 @@
 
 Each function reads one settings model at import (``settings = load(TrackSettings)``). A missing or
 malformed variable raises :class:`ConfigurationError` naming the variable, so a bad deployment fails on
-its first invoke with a message a person can act on. ``docs/configuration.md`` and the README table are
-generated from the models below (``python -m segment_personalize.config``); a test keeps them in step.
+its first invoke with a message a person can act on. The README's configuration table is generated from the
+models below by ``functions/configuration.py``; a test keeps them in step.
 """
 
 from __future__ import annotations
@@ -411,38 +411,3 @@ def _describe(model: type[Settings], error: ValidationError | json.JSONDecodeErr
             message = "is required but not set"
         problems.append(f"{where} {message}")
     return f"invalid configuration for {model.__name__}: " + "; ".join(problems)
-
-
-def markdown_table() -> str:
-    """The configuration table for the README: every setting, its default and its meaning."""
-    rows = ["| Variable | Used by | Default | Meaning |", "|---|---|---|---|"]
-    seen: dict[str, list[str]] = {}
-    meta: dict[str, tuple[str, str]] = {}
-    for function, model in ALL_SETTINGS.items():
-        for name, field in model.model_fields.items():
-            alias = field.alias or name
-            seen.setdefault(alias, []).append(function)
-            if field.is_required():
-                default = "*required*"
-            elif field.default_factory is not None:
-                default = {
-                    "INTERACTION_EVENTS": DEFAULT_INTERACTION_EVENTS,
-                    "ITEM_ID_PATHS": DEFAULT_ITEM_ID_PATHS,
-                    "FILTER_RULES": DEFAULT_FILTER_RULES,
-                }.get(alias, "")
-                default = f"`{default}`" if default else "empty"
-            elif field.default is None:
-                default = "unset"
-            else:
-                default = (
-                    f"`{str(field.default).lower() if isinstance(field.default, bool) else field.default}`"
-                )
-            meta.setdefault(alias, (default, field.description or ""))
-    for alias, functions in seen.items():
-        default, description = meta[alias]
-        rows.append(f"| `{alias}` | {', '.join(functions)} | {default} | {description} |")
-    return "\n".join(rows)
-
-
-if __name__ == "__main__":  # pragma: no cover - documentation helper
-    print(markdown_table())

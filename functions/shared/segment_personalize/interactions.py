@@ -12,10 +12,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
-from pydantic.alias_generators import to_camel
-
 from segment_personalize.config import ValidateSettings
+from segment_personalize.contract import Interaction, ValidateResult
 from segment_personalize.errors import InvalidSegmentEvent
 from segment_personalize.limits import MAX_ID_LENGTH, MAX_IMPRESSION_IDS, MAX_RECOMMENDATION_ID_LENGTH
 from segment_personalize.segment_events import (
@@ -26,41 +24,6 @@ from segment_personalize.segment_events import (
     parse_message,
     show,
 )
-
-
-class _Result(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON-ready form, with the contract's camelCase keys, every key present."""
-        return self.model_dump(mode="json", by_alias=True)
-
-
-class Interaction(_Result):
-    """One PutEvents event."""
-
-    event_id: str
-    event_type: str
-    item_id: str
-    sent_at: float
-    event_value: float | None = None
-    recommendation_id: str | None = None
-    impression: list[str] | None = None
-
-
-class ValidateResult(_Result):
-    """What the ``Validate`` state stores at ``$.validated``."""
-
-    message_id: str
-    status: Literal["accepted", "ignored"]
-    reason: str | None
-    type: str
-    event: str | None
-    user_id: str | None
-    anonymous_id: str | None
-    session_id: str
-    recommend: bool
-    interactions: list[Interaction] = Field(default_factory=list)
 
 
 @dataclass(frozen=True)

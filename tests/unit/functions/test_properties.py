@@ -23,7 +23,8 @@ from botocore.exceptions import ClientError, EndpointConnectionError
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from segment_personalize.adapters.personalize import Interaction, check_put_events
+from segment_personalize.adapters.personalize import check_put_events
+from segment_personalize.contract import Interaction
 from segment_personalize.errors import InvalidSegmentEvent, StartExecutionFailed
 from segment_personalize.executions import MAX_EXECUTION_INPUT_BYTES, execution_name
 from segment_personalize.segment_events import MAX_REASON_LENGTH, parse_message

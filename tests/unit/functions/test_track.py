@@ -12,6 +12,7 @@ import pytest
 from botocore.stub import Stubber
 
 from segment_personalize.errors import ConfigurationError, PersonalizeRejected, PersonalizeThrottled
+from tests.fakes.personalize import FakeEventTracker
 
 pytestmark = pytest.mark.unit
 
@@ -146,19 +147,14 @@ def test_the_logic_takes_any_adapter(
     track: ModuleType, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # given a fake in place of the module's adapter (as the local state machine tests do)
-    sent: list[dict[str, Any]] = []
-
-    class FakeEvents:
-        def put_batch(self, **call: Any) -> None:
-            sent.append(call)
-
-    monkeypatch.setattr(track, "personalize", FakeEvents())
+    events = FakeEventTracker()
+    monkeypatch.setattr(track, "personalize", events)
     result = track.lambda_handler(
         {"messageId": "m1", "userId": "u1", "sessionId": "a1", "interactions": [interaction(0)]},
         lambda_context,
     )
     assert result["tracked"] == 1
-    assert sent == [
+    assert events.calls == [
         {"tracking_id": TRACKING_ID, "session_id": "a1", "user_id": "u1", "events": [put_event(0)]}
     ]
 

@@ -6,19 +6,20 @@ from pathlib import Path
 
 import pytest
 
-from segment_personalize.config import ALL_SETTINGS, markdown_table
+from functions.configuration import markdown_table
+from segment_personalize.config import ALL_SETTINGS
 
 pytestmark = pytest.mark.unit
 
 README = Path(__file__).resolve().parents[3] / "README.md"
-BEGIN = "<!-- BEGIN GENERATED CONFIG: python -m segment_personalize.config -->"
+BEGIN = "<!-- BEGIN GENERATED CONFIG: python -m functions.configuration -->"
 END = "<!-- END GENERATED CONFIG -->"
 
 
 def test_the_readme_configuration_table_is_the_generated_one() -> None:
     text = README.read_text(encoding="utf-8")
     table = text[text.index(BEGIN) + len(BEGIN) : text.index(END)].strip()
-    assert table == markdown_table(), "run `python -m segment_personalize.config` and paste it into README.md"
+    assert table == markdown_table(), "run `python -m functions.configuration` and paste it into README.md"
 
 
 def test_every_setting_of_every_function_is_in_the_table() -> None:

@@ -1,1 +1,1 @@
-"""Adapters of the shared layer: AWS and Segment behind small interfaces."""
+"""Adapters of the shared layer: AWS and Segment behind small interfaces (``interfaces.py``)."""

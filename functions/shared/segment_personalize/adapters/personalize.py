@@ -12,14 +12,13 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError, HTTPClientError, ParamValidationError
 from botocore.exceptions import ConnectionError as BotocoreConnectionError
-from pydantic import BaseModel, ConfigDict, Field
 
+from segment_personalize.contract import RecommendedItem
 from segment_personalize.errors import (
     ConfigurationError,
     PersonalizeRejected,
@@ -97,37 +96,6 @@ def _check_length(where: str, value: str, maximum: int) -> None:
         )
 
 
-class Interaction(BaseModel):
-    """One interaction of the Validate result (docs/contract.md), as it enters Track."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
-
-    event_id: str = Field(alias="eventId")
-    event_type: str = Field(alias="eventType")
-    sent_at: float = Field(alias="sentAt")
-    item_id: str | None = Field(alias="itemId", default=None)
-    event_value: float | None = Field(alias="eventValue", default=None)
-    recommendation_id: str | None = Field(alias="recommendationId", default=None)
-    impression: list[str] | None = None
-
-    def to_put_event(self) -> dict[str, Any]:
-        """The PutEvents ``eventList`` item: only the fields that are present; sentAt as a UTC datetime."""
-        event: dict[str, Any] = {
-            "eventId": self.event_id,
-            "eventType": self.event_type,
-            "sentAt": datetime.fromtimestamp(self.sent_at, tz=UTC),
-        }
-        if self.item_id is not None:
-            event["itemId"] = self.item_id
-        if self.event_value is not None:
-            event["eventValue"] = float(self.event_value)
-        if self.recommendation_id is not None:
-            event["recommendationId"] = self.recommendation_id
-        if self.impression is not None:
-            event["impression"] = list(self.impression)
-        return event
-
-
 def check_put_events(session_id: str, user_id: str | None, events: Sequence[Mapping[str, Any]]) -> None:
     """Raise PersonalizeRejected naming the first field that PutEvents would refuse."""
     _check_length("PutEvents sessionId", session_id, MAX_ID_LENGTH)
@@ -191,18 +159,6 @@ class PersonalizeEvents:
             params["userId"] = user_id
         with personalize_errors("PutEvents"):
             self.client.put_events(**params)
-
-
-@dataclass(frozen=True)
-class RecommendedItem:
-    """One item of a GetRecommendations answer."""
-
-    item_id: str
-    score: float | None = None
-    metadata: dict[str, str] = field(default_factory=dict)
-
-    def to_json(self) -> dict[str, Any]:
-        return {"itemId": self.item_id, "score": self.score, "metadata": dict(self.metadata)}
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 A retried step (the state machine retries Track after call 2 of 3 was throttled) or a redelivered message
 in a second execution (Express workflows do not dedupe by name) must not send the same events twice:
-Personalize does not dedupe by eventId. The fakes count the calls that reach the adapters.
+Personalize does not dedupe by eventId. The fakes (``tests/fakes``) count the calls that reach the adapters.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
@@ -29,10 +28,12 @@ from segment_personalize.errors import (
     StepAlreadyInProgress,
 )
 from tests.fakes import LambdaContext
+from tests.fakes.idempotency import TABLE, create_table
+from tests.fakes.personalize import FakeEventTracker
+from tests.fakes.segment import FakeSegment
 
 pytestmark = pytest.mark.unit
 
-TABLE = "segment-personalize-idempotency"
 TRACKING_ID = "0123abcd-tracker"
 SENT_AT = 1700000000.123
 
@@ -41,59 +42,19 @@ class ProcessDied(BaseException):  # noqa: N818 - stands for Lambda killing the 
     """Not an Exception: Powertools cannot clean up after it, as after a timeout or a crash."""
 
 
-@dataclass
-class FakeEvents:
-    """PutEvents at the adapter interface: records every attempt; ``failures`` maps the first eventId of a
-    batch to what its next attempt raises (once)."""
-
-    failures: dict[str, BaseException] = field(default_factory=dict)
-    attempts: list[list[str]] = field(default_factory=list)
-    sent: list[list[str]] = field(default_factory=list)
-    during_call: Callable[[], None] | None = None
-
-    def put_batch(self, *, tracking_id: str, session_id: str, user_id: str | None, events: Any) -> None:
-        ids = [event["eventId"] for event in events]
-        assert len(ids) <= 10
-        self.attempts.append(ids)
-        if self.during_call is not None:
-            self.during_call()
-        failure = self.failures.pop(ids[0], None)
-        if failure is not None:
-            raise failure
-        self.sent.append(ids)
-
-
-@dataclass
-class FakeSegment:
-    """The identify adapter: records what was sent; raises ``failures`` first, one per call."""
-
-    failures: list[Exception] = field(default_factory=list)
-    sent: list[dict[str, Any]] = field(default_factory=list)
-
-    def identify(self, **message: Any) -> None:
-        if self.failures:
-            raise self.failures.pop(0)
-        self.sent.append(message)
-
-
 @pytest.fixture
 def dynamodb() -> Iterator[Any]:
     """moto's DynamoDB with the idempotency table as iac/template.yaml creates it (key `id`)."""
     with mock_aws():
         client = boto3.client("dynamodb", region_name="us-east-1")
-        client.create_table(
-            TableName=TABLE,
-            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_table(client)
         yield client
 
 
 @pytest.fixture
-def track(load_app: Callable[..., ModuleType], dynamodb: Any) -> tuple[ModuleType, FakeEvents]:
+def track(load_app: Callable[..., ModuleType], dynamodb: Any) -> tuple[ModuleType, FakeEventTracker]:
     module = load_app("track", PERSONALIZE_TRACKING_ID=TRACKING_ID, IDEMPOTENCY_TABLE=TABLE)
-    events = FakeEvents()
+    events = FakeEventTracker()
     module.personalize = events  # the adapter pattern: load_app reloads the module for the next test
     return module, events
 
@@ -139,7 +100,7 @@ def records(dynamodb: Any) -> list[dict[str, Any]]:
 
 # --- track -----------------------------------------------------------------------------------------------
 def test_a_repeated_track_sends_each_batch_once_and_answers_the_same(
-    track: tuple[ModuleType, FakeEvents], lambda_context: LambdaContext, dynamodb: Any
+    track: tuple[ModuleType, FakeEventTracker], lambda_context: LambdaContext, dynamodb: Any
 ) -> None:
     module, events = track
     # given a message of 23 products, tracked once
@@ -164,7 +125,7 @@ def test_a_repeated_track_sends_each_batch_once_and_answers_the_same(
 
 
 def test_a_retry_after_a_throttled_second_call_sends_only_the_calls_not_yet_made(
-    track: tuple[ModuleType, FakeEvents], lambda_context: LambdaContext
+    track: tuple[ModuleType, FakeEventTracker], lambda_context: LambdaContext
 ) -> None:
     module, events = track
     # given call 2 of 3 is throttled
@@ -182,7 +143,7 @@ def test_a_retry_after_a_throttled_second_call_sends_only_the_calls_not_yet_made
 
 
 def test_another_message_and_another_tracker_are_tracked(
-    track: tuple[ModuleType, FakeEvents],
+    track: tuple[ModuleType, FakeEventTracker],
     lambda_context: LambdaContext,
     load_app: Callable[..., ModuleType],
 ) -> None:
@@ -199,7 +160,7 @@ def test_another_message_and_another_tracker_are_tracked(
 
 
 def test_a_record_is_keyed_by_its_batch_and_kept_24_hours(
-    track: tuple[ModuleType, FakeEvents], lambda_context: LambdaContext, dynamodb: Any
+    track: tuple[ModuleType, FakeEventTracker], lambda_context: LambdaContext, dynamodb: Any
 ) -> None:
     module, _ = track
     before = int(time.time())
@@ -213,7 +174,7 @@ def test_a_record_is_keyed_by_its_batch_and_kept_24_hours(
 
 
 def test_a_duplicate_running_at_the_same_time_fails_with_a_retryable_error(
-    track: tuple[ModuleType, FakeEvents], lambda_context: LambdaContext
+    track: tuple[ModuleType, FakeEventTracker], lambda_context: LambdaContext
 ) -> None:
     module, events = track
     raised: list[BaseException] = []
@@ -236,7 +197,7 @@ def test_a_duplicate_running_at_the_same_time_fails_with_a_retryable_error(
 
 
 def test_a_step_that_died_mid_call_is_retryable_once_its_deadline_passed(
-    track: tuple[ModuleType, FakeEvents],
+    track: tuple[ModuleType, FakeEventTracker],
 ) -> None:
     module, events = track
     # given an invocation killed inside PutEvents (its in-progress record stays) with 3 s left (wide enough
@@ -264,7 +225,7 @@ def test_without_idempotency_table_everything_is_sent_and_the_cold_start_says_so
     assert [notice.levelname for notice in notices] == ["INFO"]
     caplog.clear()
     assert module.idempotency.enabled is False
-    events = FakeEvents()
+    events = FakeEventTracker()
     module.personalize = events
     # when the same input comes twice
     first = module.lambda_handler(track_payload(12), lambda_context)
@@ -285,14 +246,14 @@ def test_a_missing_table_is_a_configuration_error_and_nothing_is_sent(
     load_app: Callable[..., ModuleType], dynamodb: Any, lambda_context: LambdaContext
 ) -> None:
     module = load_app("track", PERSONALIZE_TRACKING_ID=TRACKING_ID, IDEMPOTENCY_TABLE="not-created")
-    module.personalize = events = FakeEvents()
+    module.personalize = events = FakeEventTracker()
     with pytest.raises(ConfigurationError, match="IDEMPOTENCY_TABLE not-created: ResourceNotFoundException"):
         module.lambda_handler(track_payload(1), lambda_context)
     assert events.attempts == []
 
 
 def test_a_throttled_table_is_a_retryable_error_and_nothing_is_sent(
-    track: tuple[ModuleType, FakeEvents], lambda_context: LambdaContext
+    track: tuple[ModuleType, FakeEventTracker], lambda_context: LambdaContext
 ) -> None:
     module, events = track
     with Stubber(module.idempotency.persistence.client) as stubber:

@@ -18,7 +18,6 @@ from botocore.exceptions import (
 from botocore.stub import Stubber
 
 from segment_personalize.adapters.personalize import (
-    Interaction,
     PersonalizeEvents,
     PersonalizeRecommendations,
     quote_filter_values,
@@ -82,57 +81,6 @@ def event(**fields: Any) -> dict[str, Any]:
 def put(adapter: PersonalizeEvents, events: list[dict[str, Any]], **overrides: Any) -> int:
     args: dict[str, Any] = {"tracking_id": "tid", "session_id": "a1", "user_id": "u1", "events": events}
     return adapter.put_events(**{**args, **overrides})
-
-
-# --- Interaction -> PutEvents event ---------------------------------------------------------------------
-def test_interaction_sends_only_present_fields_and_sent_at_as_utc_datetime() -> None:
-    # given an interaction with only the required fields and one with all of them
-    bare = Interaction.model_validate(
-        {"eventId": "m1", "eventType": "Product Viewed", "sentAt": 1700000000.5}
-    )
-    full = Interaction.model_validate(
-        {
-            "eventId": "m1-0",
-            "eventType": "Order Completed",
-            "itemId": "sku-1",
-            "sentAt": 1700000000,
-            "eventValue": 20,
-            "recommendationId": "RID-1",
-            "impression": ["sku-1", "sku-2"],
-        }
-    )
-    # then absent fields are not sent at all and sentAt is an aware UTC datetime of the same instant
-    assert bare.to_put_event() == {
-        "eventId": "m1",
-        "eventType": "Product Viewed",
-        "sentAt": datetime(2023, 11, 14, 22, 13, 20, 500000, tzinfo=UTC),
-    }
-    full_event = full.to_put_event()
-    assert full_event == {
-        "eventId": "m1-0",
-        "eventType": "Order Completed",
-        "itemId": "sku-1",
-        "sentAt": SENT_AT,
-        "eventValue": 20.0,
-        "recommendationId": "RID-1",
-        "impression": ["sku-1", "sku-2"],
-    }
-    assert isinstance(full_event["eventValue"], float)
-
-
-def test_interaction_accepts_explicit_nulls_as_absent() -> None:
-    interaction = Interaction.model_validate(
-        {
-            "eventId": "m1",
-            "eventType": "Product Viewed",
-            "itemId": None,
-            "sentAt": 1700000000,
-            "eventValue": None,
-            "recommendationId": None,
-            "impression": None,
-        }
-    )
-    assert set(interaction.to_put_event()) == {"eventId", "eventType", "sentAt"}
 
 
 # --- field limits -----------------------------------------------------------------------------------------
@@ -298,7 +246,7 @@ def test_get_recommendations_parses_scores_metadata_and_recommendation_id(
     )
     answer = adapter.get_recommendations(user_id="u1", num_results=40, recommender_arn=RECOMMENDER)
     assert answer.recommendation_id == "RID-9"
-    assert [item.to_json() for item in answer.items] == [
+    assert [item.to_dict() for item in answer.items] == [
         {"itemId": "sku-1", "score": 0.5, "metadata": {"CATEGORY": "shoes|sale"}},
         {"itemId": "sku-2", "score": None, "metadata": {}},
     ]
