@@ -6,9 +6,14 @@ the same from the events of GetExecutionHistory (moto's, or a real one exported 
 
 from __future__ import annotations
 
+import argparse
 import json
+import sys
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
+
+from local_stack.run_store import RunStore
 
 
 @dataclass
@@ -124,3 +129,30 @@ def render(name: str, status: str, history: list[dict[str, Any]], width: int = 1
         if step.error:
             lines.append(f"      error:  {step.error}: {step.cause or ''}".rstrip())
     return "\n".join(lines)
+
+
+def command(args: argparse.Namespace) -> int:
+    path = Path(args.data_dir) / "runs.sqlite"
+    if not path.exists():
+        print(f"no runs recorded in {args.data_dir}/ (run `segment-personalize run` first)", file=sys.stderr)
+        return 2
+    store = RunStore(path)
+    try:
+        record = store.execution(args.execution)
+    finally:
+        store.close()
+    if record is None:
+        print(f"no execution named {args.execution!r} (name, ARN or messageId) in {path}", file=sys.stderr)
+        return 2
+    if args.json:
+        payload = {
+            "name": record.name,
+            "arn": record.arn,
+            "status": record.status,
+            "error": record.error,
+            "states": [step.as_json() for step in steps(record.history)],
+        }
+        print(json.dumps(payload, indent=2, default=str))
+    else:
+        print(render(record.name, record.status, record.history))
+    return 0

@@ -8,9 +8,7 @@ executions, keeps their histories in ``runs.sqlite`` and gives one :class:`Outco
 from __future__ import annotations
 
 import json
-from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from cli.trace import error_message
@@ -19,55 +17,6 @@ from local_stack.stack import LocalStack
 from local_stack.stepfunctions.engine import InvocationError
 
 Progress = Callable[[int], None]
-
-
-@dataclass
-class Summary:
-    """Totals of a run, what ``run`` and ``replay`` print."""
-
-    messages: int = 0
-    accepted: int = 0
-    ignored: int = 0
-    rejected: int = 0
-    tracked: int = 0
-    items_tracked: int = 0
-    dead_lettered: int = 0
-    synced: int = 0
-    duplicates: int = 0
-    rejected_reasons: Counter[str] = field(default_factory=Counter)
-    ignored_reasons: Counter[str] = field(default_factory=Counter)
-    dead_letter_causes: Counter[str] = field(default_factory=Counter)
-
-    @classmethod
-    def of(cls, outcomes: Sequence[Outcome]) -> Summary:
-        summary = cls(messages=len(outcomes))
-        for outcome in outcomes:
-            if outcome.duplicate:
-                summary.duplicates += 1
-                continue
-            if outcome.executionName:
-                summary.accepted += 1
-            if outcome.outcome == "ignored":
-                summary.ignored += 1
-                summary.ignored_reasons[outcome.reason or "?"] += 1
-            elif outcome.outcome == "rejected":
-                summary.rejected += 1
-                summary.rejected_reasons[outcome.reason or "?"] += 1
-            elif outcome.outcome == "tracked":
-                summary.tracked += 1
-                summary.items_tracked += outcome.itemsTracked
-                summary.synced += outcome.synced
-            elif outcome.outcome == "dead-lettered":
-                summary.dead_lettered += 1
-                summary.dead_letter_causes[outcome.cause or "?"] += 1
-        return summary
-
-    def as_json(self) -> dict[str, Any]:
-        data = {k: v for k, v in self.__dict__.items() if not isinstance(v, Counter)}
-        data["rejectedReasons"] = dict(self.rejected_reasons)
-        data["ignoredReasons"] = dict(self.ignored_reasons)
-        data["deadLetterCauses"] = dict(self.dead_letter_causes)
-        return data
 
 
 def classify(record: ExecutionRecord) -> tuple[str, str | None, str | None, int, bool]:
