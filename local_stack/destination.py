@@ -11,10 +11,10 @@ import json
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from cli.trace import error_message
 from local_stack.run_store import ExecutionRecord, Outcome
 from local_stack.stack import LocalStack
 from local_stack.stepfunctions.engine import InvocationError
+from state_machines.history import error_message
 
 Progress = Callable[[int], None]
 
