@@ -7,10 +7,10 @@ time):
    API as the website's source would (before any fault is on, so that profile traits exist).
 2. Delivers every message to the workflow **twice**, as Segment's destination retries do: the second copy
    comes later, a few deliveries on or many, so that copies overtake each other (out of order).
-3. Meanwhile injects faults on the local services, following :func:`fault_plan`: Personalize PutEvents
-   ``ThrottlingException``, GetRecommendations 500s, Segment Profile API 429/503, tracking API 503, and
-   responses slower than the clients' timeouts (the soak lowers them through the functions' own settings:
-   ``SEGMENT_TIMEOUT``, ``SEGMENT_PROFILE_API_TIMEOUT``, ``PERSONALIZE_TIMEOUT``). Short bursts are
+3. Meanwhile injects faults on the local services, following :func:`soak.faults.fault_plan`: Personalize
+   PutEvents ``ThrottlingException``, GetRecommendations 500s, Segment Profile API 429/503, tracking API 503,
+   and responses slower than the clients' timeouts (the soak lowers them through the functions' own
+   settings: ``SEGMENT_TIMEOUT``, ``SEGMENT_PROFILE_API_TIMEOUT``, ``PERSONALIZE_TIMEOUT``). Short bursts are
    absorbed by the state machine's retries; *outages* last until executions were dead-lettered, so some
    always are.
 4. Clears the faults, redrives the dead-letter queue (:func:`cli.redrive.redrive`, with the engine's
@@ -48,249 +48,26 @@ import tempfile
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from cli.redrive import RedriveReport, redrive
+import boto3
+
+from cli.redrive import redrive
 from local_stack.destination import classify
 from local_stack.run_store import ExecutionRecord
 from local_stack.stack import LocalStack
-from local_stack.stepfunctions.engine import DEFAULT_REGION, InvocationError
-from local_stack.traffic import generate
+from local_stack.stepfunctions.engine import DEFAULT_REGION
+from soak.deliveries import deliver, deliveries, traffic_messages
+from soak.faults import CLIENT_TIMEOUT, FaultStep, _personalize, _segment, count_answers, fault_plan
+from soak.figures import SoakResult, expectations, ground_truth
+from soak.report import print_result
 
 WORKFLOW_TYPES = ("STANDARD", "EXPRESS")
-#: Client timeouts during a soak (seconds) and how much slower the injected slow answers are.
-CLIENT_TIMEOUT = 1.0
-SLOW_ANSWER = 1.6
-#: An outage is a fault with a count no run reaches; it ends when cleared.
-OUTAGE = 10**6
-REDELIVERY_SUFFIX = "-redelivery"
 #: History events of a failed step attempt.
 _STEP_FAILURES = frozenset({"LambdaFunctionFailed", "LambdaFunctionTimedOut", "TaskFailed", "TaskTimedOut"})
 
 Progress = Callable[[str], None]
-
-
-# --- the fault plan ----------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class FaultStep:
-    """At ``at`` (a fraction of the deliveries), do ``action``. An outage lasts until ``until``; then the
-    soak waits for the executions started meanwhile (so each meets the outage) and ends it with ``clear``."""
-
-    at: float
-    label: str
-    action: Callable[[LocalStack], None]
-    until: float | None = None
-    clear: Callable[[LocalStack], None] | None = None
-
-
-def _personalize(stack: LocalStack) -> Any:
-    assert stack.personalize is not None
-    return stack.personalize
-
-
-def _segment(stack: LocalStack) -> Any:
-    assert stack.segment is not None
-    return stack.segment
-
-
-def fault_plan() -> list[FaultStep]:
-    """Short bursts the retries absorb, slow answers, then four outages that outlast the retries."""
-
-    def p(operation: str, error: str | None, count: int, delay: float = 0.0) -> Callable[[LocalStack], None]:
-        return lambda s: _personalize(s).faults.add(operation, error, count=count, delay_seconds=delay)
-
-    def g(api: str, status: int | None, count: int, delay: float = 0.0) -> Callable[[LocalStack], None]:
-        return lambda s: _segment(s).faults.add(api, status, count=count, delay_seconds=delay)
-
-    def both(*actions: Callable[[LocalStack], None]) -> Callable[[LocalStack], None]:
-        def apply(s: LocalStack) -> None:
-            for action in actions:
-                action(s)
-
-        return apply
-
-    def clear_personalize(s: LocalStack) -> None:
-        injector = _personalize(s).faults
-        for fault in _end_outages(injector):
-            injector.add(**{k: v for k, v in fault.items() if k != "message"})
-
-    def clear_segment(s: LocalStack) -> None:
-        injector = _segment(s).faults
-        for fault in _end_outages(injector):
-            injector.add_from_dict({k: v for k, v in fault.items() if v is not None})
-
-    return [
-        FaultStep(0.04, "PutEvents ThrottlingException x3", p("PutEvents", "ThrottlingException", 3)),
-        FaultStep(0.08, "GetRecommendations 500 x3", p("GetRecommendations", "InternalServerError", 3)),
-        FaultStep(0.12, "Profile API 429 x2 then 503 x2", both(g("profile", 429, 2), g("profile", 503, 2))),
-        FaultStep(0.16, "tracking API 503 x3", g("tracking", 503, 3)),
-        FaultStep(
-            0.20,
-            f"answers slower than the {CLIENT_TIMEOUT:g} s client timeouts ({SLOW_ANSWER:g} s), one each: "
-            "Profile API, tracking API (applied late), GetRecommendations, PutEvents (not applied)",
-            both(
-                g("profile", None, 1, SLOW_ANSWER),
-                g("tracking", None, 1, SLOW_ANSWER),
-                p("GetRecommendations", None, 1, SLOW_ANSWER),
-                p("PutEvents", "ServiceUnavailableException", 1, SLOW_ANSWER),
-            ),
-        ),
-        FaultStep(
-            0.28,
-            "outage: PutEvents ThrottlingException",
-            p("PutEvents", "ThrottlingException", OUTAGE),
-            until=0.36,
-            clear=clear_personalize,
-        ),
-        FaultStep(
-            0.46,
-            "outage: GetRecommendations 500",
-            p("GetRecommendations", "InternalServerError", OUTAGE),
-            until=0.52,
-            clear=clear_personalize,
-        ),
-        FaultStep(
-            0.62, "outage: Profile API 503", g("profile", 503, OUTAGE), until=0.68, clear=clear_segment
-        ),
-        FaultStep(
-            0.78, "outage: tracking API 503", g("tracking", 503, OUTAGE), until=0.84, clear=clear_segment
-        ),
-    ]
-
-
-def _end_outages(injector: Any) -> list[dict[str, Any]]:
-    """Drop every pending fault; the ones that were not outages, to be queued again."""
-    pending = [fault for fault in injector.pending() if fault["count"] < OUTAGE // 2]
-    injector.clear()
-    return pending
-
-
-# --- deliveries ---------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Delivery:
-    index: int  # the message's position in the traffic
-    copy: int  # 0 first delivery, 1 the redelivery
-    message: Any
-
-
-def deliveries(messages: list[Any], rng: random.Random) -> tuple[list[Delivery], int]:
-    """Every message twice: the copy a few deliveries later (70 %) or many (30 %). Returns the schedule and
-    how many copies arrive out of order (before the copy of a message that was first delivered earlier)."""
-    slots: list[tuple[float, int, Delivery]] = []
-    for index, message in enumerate(messages):
-        slots.append((float(index), 0, Delivery(index, 0, message)))
-        lag = rng.randint(1, 6) if rng.random() < 0.7 else rng.randint(15, 60)
-        slots.append((index + lag + rng.random(), 1, Delivery(index, 1, message)))
-    slots.sort(key=lambda slot: (slot[0], slot[1]))
-    schedule = [slot[2] for slot in slots]
-    copies = [d.index for d in schedule if d.copy == 1]
-    overtaken = sum(1 for i, later in enumerate(copies[1:], 1) if later < max(copies[:i]))
-    return schedule, overtaken
-
-
-# --- results -----------------------------------------------------------------------------------------------
-@dataclass
-class Figures:
-    """Ground-truth figures at one moment (before or after the redrive)."""
-
-    tracked_once: int
-    tracked_twice: int
-    lost: int
-    unexpected: int
-    dead_letters: int
-    dead_letter_causes: Counter[str]
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "trackedExactlyOnce": self.tracked_once,
-            "trackedTwice": self.tracked_twice,
-            "lost": self.lost,
-            "unexpected": self.unexpected,
-            "deadLettered": self.dead_letters,
-            "deadLetterCauses": dict(self.dead_letter_causes),
-        }
-
-
-@dataclass
-class SoakResult:
-    workflow: str
-    messages: int
-    deliveries: int
-    out_of_order: int
-    accepted: int
-    redeliveries: int
-    ignored: int
-    expected_interactions: int
-    rejected: Counter[str]
-    retries: int
-    recovered_by_retries: int
-    faults: list[str]
-    fault_answers: Counter[str]
-    before: Figures
-    after: Figures
-    redrive: RedriveReport
-    identify_repeats: int
-    seconds: float
-    stopped_early: bool = False
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return all(
-            f.lost == 0 and f.tracked_twice == 0 and f.unexpected == 0 for f in (self.before, self.after)
-        )
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "workflow": self.workflow,
-            "messages": self.messages,
-            "deliveries": self.deliveries,
-            "copiesOutOfOrder": self.out_of_order,
-            "accepted": self.accepted,
-            "redeliveries": self.redeliveries,
-            "ignored": self.ignored,
-            "expectedInteractions": self.expected_interactions,
-            "rejected": dict(self.rejected),
-            "retries": self.retries,
-            "recoveredByRetries": self.recovered_by_retries,
-            "faults": self.faults,
-            "faultAnswers": dict(self.fault_answers),
-            "beforeRedrive": self.before.as_json(),
-            "afterRedrive": self.after.as_json(),
-            "redrive": self.redrive.as_json(),
-            "identifyRepeats": self.identify_repeats,
-            "seconds": round(self.seconds, 1),
-            "stoppedEarly": self.stopped_early,
-            "notes": self.notes,
-            "ok": self.ok,
-        }
-
-
-# --- the soak ----------------------------------------------------------------------------------------------
-def traffic_messages(events: int, seed: int) -> tuple[list[Any], dict[str, dict[str, Any]]]:
-    """At least ``events`` generated messages: the whole traffic of just enough visitors (not cut: a visitor's
-    second session, the identified one, comes last), and the product catalog."""
-    users = max(1, events // 30)
-    while True:
-        traffic = generate(seed, users=users, anonymous=users // 4, sessions_per_visitor=2, malformed=5)
-        if len(traffic.messages) >= events:
-            return traffic.messages, traffic.items_catalog()
-        users += 1
-
-
-def _counting(injector: Any, counter: Counter[str], name: str, key: Callable[[Any], str]) -> None:
-    """Count the faults an injector hands out (an instance attribute shadows its ``take``)."""
-    take = injector.take
-
-    def counted(operation: str) -> Any:
-        fault = take(operation)
-        if fault is not None:
-            counter[f"{name} {operation}: {key(fault)}"] += 1
-        return fault
-
-    injector.take = counted
 
 
 def run_soak(
@@ -328,8 +105,8 @@ def run_soak(
         engine = stack.engine
         assert engine is not None
         fault_answers: Counter[str] = Counter()
-        _counting(_personalize(stack).faults, fault_answers, "Personalize", lambda f: f.error or "slow")
-        _counting(_segment(stack).faults, fault_answers, "Segment", lambda f: str(f.status or "slow"))
+        count_answers(_personalize(stack).faults, fault_answers, "Personalize", lambda f: f.error or "slow")
+        count_answers(_segment(stack).faults, fault_answers, "Segment", lambda f: str(f.status or "slow"))
 
         # 1. the source: Segment receives every message before its destination does
         refused: dict[int, str] = {}
@@ -381,7 +158,7 @@ def run_soak(
                 delivered_first.add(delivery.index)
                 continue
             delivered += 1
-            arn = _deliver(engine, delivery, workflow, entry_rejections)
+            arn = deliver(engine, delivery, workflow, entry_rejections)
             delivered_first.add(delivery.index)
             if arn is None:
                 continue
@@ -410,17 +187,15 @@ def run_soak(
         retries = len(engine.retry_waits)
 
         # ground truth: what Validate's logic expects of each distinct accepted message
-        expected, ignored, rejected = _expectations(engine, messages, first_arn, refused, entry_rejections)
+        expected, ignored, rejected = expectations(engine, messages, first_arn, refused, entry_rejections)
         for arn, description in descriptions.items():
             outcome, reason, *_ = classify(ExecutionRecord.from_description(arn, description))
             if outcome == "rejected" and arn == first_arn.get(executions[arn]):
                 rejected[f"workflow: {reason}"] += 1
-        before = _figures(stack, expected)
+        before = ground_truth(stack, expected)
         say(f"  drained in {time.monotonic() - started:.1f} s; {before.dead_letters} dead letters; redrive")
 
         # 4. the fault is gone: redrive, and wait for those executions
-        import boto3
-
         session = boto3.session.Session(region_name=DEFAULT_REGION)
         report = redrive(
             session.client("sqs"),
@@ -433,7 +208,7 @@ def run_soak(
         for redriven in report.started:
             if redriven.executionArn:
                 engine.wait(redriven.executionArn, timeout=execution_timeout)
-        after = _figures(stack, expected)
+        after = ground_truth(stack, expected)
         identify_repeats = sum(int(m.get("duplicates") or 0) for m in _segment(stack).message_log("identify"))
         return SoakResult(
             workflow=workflow,
@@ -461,136 +236,6 @@ def run_soak(
                 "PERSONALIZE_TIMEOUT); the Personalize clients keep their one SDK retry, as deployed",
             ],
         )
-
-
-def _deliver(engine: Any, delivery: Delivery, workflow: str, entry_rejections: dict[int, str]) -> str | None:
-    """Hand one delivery to the workflow; the execution ARN, or None when the entry function refused it."""
-    from segment_personalize.executions import suffixed_execution_name
-
-    message = delivery.message
-    if workflow == "EXPRESS" and delivery.copy == 1:
-        if delivery.index in entry_rejections:
-            return None  # the entry function refuses the copy as it refused the first
-        return str(engine.start(message, suffixed_execution_name(message["messageId"], REDELIVERY_SUFFIX)))
-    try:
-        answer = engine.deliver(message)
-    except InvocationError as error:
-        entry_rejections[delivery.index] = f"entry: {error}"
-        return None
-    (started,) = answer["started"]
-    return str(started["executionArn"])
-
-
-def _expectations(
-    engine: Any,
-    messages: list[Any],
-    first_arn: dict[int, str],
-    refused: dict[int, str],
-    entry_rejections: dict[int, str],
-) -> tuple[dict[str, str], int, Counter[str]]:
-    """(expected eventId -> messageId, ignored messages, rejections by reason before any execution)."""
-    from segment_personalize.errors import InvalidSegmentEvent
-    from segment_personalize.interactions import validate_payload
-
-    settings = engine.functions["validate"].settings  # the deployed Validate's own settings
-    expected: dict[str, str] = {}
-    ignored = 0
-    rejected: Counter[str] = Counter()
-    for reason in refused.values():
-        rejected[f"Segment: {reason}"] += 1
-    for reason in entry_rejections.values():
-        rejected[reason] += 1
-    for index in first_arn:
-        message = messages[index]
-        try:
-            result = validate_payload({"messageId": message["messageId"], "event": message}, settings)
-        except InvalidSegmentEvent:
-            continue  # counted from the execution's Rejected output
-        if result.status == "ignored":
-            ignored += 1
-        for interaction in result.interactions:
-            expected[interaction.event_id] = message["messageId"]
-    return expected, ignored, rejected
-
-
-def _figures(stack: LocalStack, expected: dict[str, str]) -> Figures:
-    engine = stack.engine
-    assert engine is not None
-    stored = Counter(str(row["event_id"]) for row in _personalize(stack).query("SELECT event_id FROM events"))
-    letters = engine.dead_letters()
-    dead_message_ids = {letter.get("messageId") for letter in letters}
-    causes = Counter(
-        f"{letter.get('failedState')}: {(letter.get('error') or {}).get('Error')}" for letter in letters
-    )
-    in_dead_letters = {event_id for event_id, mid in expected.items() if mid in dead_message_ids}
-    return Figures(
-        tracked_once=sum(1 for event_id in expected if stored.get(event_id) == 1),
-        tracked_twice=sum(1 for count in stored.values() if count > 1),
-        lost=sum(1 for event_id in expected if event_id not in stored and event_id not in in_dead_letters),
-        unexpected=sum(1 for event_id in stored if event_id not in expected),
-        dead_letters=len(letters),
-        dead_letter_causes=causes,
-    )
-
-
-# --- printing -----------------------------------------------------------------------------------------------
-def print_result(result: SoakResult, out: TextIO | None = None) -> None:
-    """The figures, as ``make soak`` prints them (to ``out``, standard output by default)."""
-    out = out or sys.stdout
-
-    def p(text: str = "") -> None:
-        print(text, file=out)
-
-    emulation = (
-        "redeliveries deduplicated by execution name"
-        if result.workflow == "STANDARD"
-        else "redeliveries started as executions of their own (EXPRESS emulated: no name dedupe)"
-    )
-    p(
-        f"== soak {result.workflow}: {result.seconds:.1f} s"
-        + ("  (stopped early: time)" if result.stopped_early else "")
-    )
-    for note in result.notes:
-        p(f"note: {note}")
-    p(
-        f"messages              {result.messages} distinct, {result.deliveries} deliveries "
-        f"(each twice; {result.out_of_order} copies out of order)"
-    )
-    p(f"accepted              {result.accepted}  executions started by the entry function")
-    p(f"  redeliveries        {result.redeliveries}  {emulation}")
-    p(f"  ignored             {result.ignored}  valid, not interactions")
-    p(f"  interactions        {result.expected_interactions}  eventIds expected (Validate's logic on each)")
-    p(f"rejected              {sum(result.rejected.values())}")
-    for reason, count in result.rejected.most_common():
-        p(f"  {count:>5}  {reason[:150]}")
-    p(f"faults                {sum(result.fault_answers.values())} answers")
-    for label in result.faults:
-        p(f"        on: {label}")
-    for what, count in sorted(result.fault_answers.items()):
-        p(f"  {count:>5}  {what}")
-    p(
-        f"retries               {result.retries}  (waits skipped: skip_retry_waits); "
-        f"{result.recovered_by_retries} executions succeeded after a failed attempt"
-    )
-    p(f"{'':22}{'before redrive':>16}{'after redrive':>16}")
-    b, a = result.before, result.after
-    p(f"{'tracked exactly once':<22}{b.tracked_once:>16}{a.tracked_once:>16}")
-    p(f"{'dead-lettered':<22}{b.dead_letters:>16}{a.dead_letters:>16}")
-    for cause, count in b.dead_letter_causes.most_common():
-        p(f"  {count:>5}  {cause}")
-    for cause, count in a.dead_letter_causes.most_common():
-        p(f"  {count:>5}  {cause}  (after redrive)")
-    p(f"{'lost':<22}{b.lost:>16}{a.lost:>16}   must be 0")
-    p(f"{'tracked twice':<22}{b.tracked_twice:>16}{a.tracked_twice:>16}   must be 0")
-    if b.unexpected or a.unexpected:
-        p(f"{'unexpected eventIds':<22}{b.unexpected:>16}{a.unexpected:>16}   must be 0")
-    statuses = Counter(r.status for r in result.redrive.redriven)
-    p(
-        f"redrive               {result.redrive.received} received, {statuses.get('started', 0)} started, "
-        f"{statuses.get('already_started', 0)} already started, {len(result.redrive.left)} left in the queue"
-    )
-    p(f"identify repeats      {result.identify_repeats}  reached Segment again, deduplicated by messageId")
-    p(f"result                {'ok' if result.ok else 'FAILED'}")
 
 
 def soak(
