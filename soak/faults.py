@@ -21,6 +21,10 @@ SLOW_ANSWER = 1.6
 OUTAGE = 10**6
 
 
+#: What a step of the plan does to the stack (turns a fault on, or ends an outage).
+FaultAction = Callable[[LocalStack], None]
+
+
 @dataclass(frozen=True)
 class FaultStep:
     """At ``at`` (a fraction of the deliveries), do ``action``. An outage lasts until ``until``; then the
@@ -28,9 +32,9 @@ class FaultStep:
 
     at: float
     label: str
-    action: Callable[[LocalStack], None]
+    action: FaultAction
     until: float | None = None
-    clear: Callable[[LocalStack], None] | None = None
+    clear: FaultAction | None = None
 
 
 def _personalize(stack: LocalStack) -> Any:
@@ -43,67 +47,91 @@ def _segment(stack: LocalStack) -> Any:
     return stack.segment
 
 
+def _personalize_fault(operation: str, error: str | None, count: int, delay: float = 0.0) -> FaultAction:
+    return lambda s: _personalize(s).faults.add(operation, error, count=count, delay_seconds=delay)
+
+
+def _segment_fault(api: str, status: int | None, count: int, delay: float = 0.0) -> FaultAction:
+    return lambda s: _segment(s).faults.add(api, status, count=count, delay_seconds=delay)
+
+
+def _together(*actions: FaultAction) -> FaultAction:
+    def apply(s: LocalStack) -> None:
+        for action in actions:
+            action(s)
+
+    return apply
+
+
+def _clear_personalize_outage(s: LocalStack) -> None:
+    injector = _personalize(s).faults
+    for fault in _end_outages(injector):
+        injector.add(**{k: v for k, v in fault.items() if k != "message"})
+
+
+def _clear_segment_outage(s: LocalStack) -> None:
+    injector = _segment(s).faults
+    for fault in _end_outages(injector):
+        injector.add_from_dict({k: v for k, v in fault.items() if v is not None})
+
+
 def fault_plan() -> list[FaultStep]:
     """Short bursts the retries absorb, slow answers, then four outages that outlast the retries."""
-
-    def p(operation: str, error: str | None, count: int, delay: float = 0.0) -> Callable[[LocalStack], None]:
-        return lambda s: _personalize(s).faults.add(operation, error, count=count, delay_seconds=delay)
-
-    def g(api: str, status: int | None, count: int, delay: float = 0.0) -> Callable[[LocalStack], None]:
-        return lambda s: _segment(s).faults.add(api, status, count=count, delay_seconds=delay)
-
-    def both(*actions: Callable[[LocalStack], None]) -> Callable[[LocalStack], None]:
-        def apply(s: LocalStack) -> None:
-            for action in actions:
-                action(s)
-
-        return apply
-
-    def clear_personalize(s: LocalStack) -> None:
-        injector = _personalize(s).faults
-        for fault in _end_outages(injector):
-            injector.add(**{k: v for k, v in fault.items() if k != "message"})
-
-    def clear_segment(s: LocalStack) -> None:
-        injector = _segment(s).faults
-        for fault in _end_outages(injector):
-            injector.add_from_dict({k: v for k, v in fault.items() if v is not None})
-
     return [
-        FaultStep(0.04, "PutEvents ThrottlingException x3", p("PutEvents", "ThrottlingException", 3)),
-        FaultStep(0.08, "GetRecommendations 500 x3", p("GetRecommendations", "InternalServerError", 3)),
-        FaultStep(0.12, "Profile API 429 x2 then 503 x2", both(g("profile", 429, 2), g("profile", 503, 2))),
-        FaultStep(0.16, "tracking API 503 x3", g("tracking", 503, 3)),
+        FaultStep(
+            0.04,
+            "PutEvents ThrottlingException x3",
+            _personalize_fault("PutEvents", "ThrottlingException", 3),
+        ),
+        FaultStep(
+            0.08,
+            "GetRecommendations 500 x3",
+            _personalize_fault("GetRecommendations", "InternalServerError", 3),
+        ),
+        FaultStep(
+            0.12,
+            "Profile API 429 x2 then 503 x2",
+            _together(_segment_fault("profile", 429, 2), _segment_fault("profile", 503, 2)),
+        ),
+        FaultStep(0.16, "tracking API 503 x3", _segment_fault("tracking", 503, 3)),
         FaultStep(
             0.20,
             f"answers slower than the {CLIENT_TIMEOUT:g} s client timeouts ({SLOW_ANSWER:g} s), one each: "
             "Profile API, tracking API (applied late), GetRecommendations, PutEvents (not applied)",
-            both(
-                g("profile", None, 1, SLOW_ANSWER),
-                g("tracking", None, 1, SLOW_ANSWER),
-                p("GetRecommendations", None, 1, SLOW_ANSWER),
-                p("PutEvents", "ServiceUnavailableException", 1, SLOW_ANSWER),
+            _together(
+                _segment_fault("profile", None, 1, SLOW_ANSWER),
+                _segment_fault("tracking", None, 1, SLOW_ANSWER),
+                _personalize_fault("GetRecommendations", None, 1, SLOW_ANSWER),
+                _personalize_fault("PutEvents", "ServiceUnavailableException", 1, SLOW_ANSWER),
             ),
         ),
         FaultStep(
             0.28,
             "outage: PutEvents ThrottlingException",
-            p("PutEvents", "ThrottlingException", OUTAGE),
+            _personalize_fault("PutEvents", "ThrottlingException", OUTAGE),
             until=0.36,
-            clear=clear_personalize,
+            clear=_clear_personalize_outage,
         ),
         FaultStep(
             0.46,
             "outage: GetRecommendations 500",
-            p("GetRecommendations", "InternalServerError", OUTAGE),
+            _personalize_fault("GetRecommendations", "InternalServerError", OUTAGE),
             until=0.52,
-            clear=clear_personalize,
+            clear=_clear_personalize_outage,
         ),
         FaultStep(
-            0.62, "outage: Profile API 503", g("profile", 503, OUTAGE), until=0.68, clear=clear_segment
+            0.62,
+            "outage: Profile API 503",
+            _segment_fault("profile", 503, OUTAGE),
+            until=0.68,
+            clear=_clear_segment_outage,
         ),
         FaultStep(
-            0.78, "outage: tracking API 503", g("tracking", 503, OUTAGE), until=0.84, clear=clear_segment
+            0.78,
+            "outage: tracking API 503",
+            _segment_fault("tracking", 503, OUTAGE),
+            until=0.84,
+            clear=_clear_segment_outage,
         ),
     ]
 
@@ -115,7 +143,19 @@ def _end_outages(injector: Any) -> list[dict[str, Any]]:
     return pending
 
 
-def count_answers(injector: Any, counter: Counter[str], name: str, key: Callable[[Any], str]) -> None:
+def count_answers(stack: LocalStack, counter: Counter[str]) -> None:
+    """Count in ``counter`` the faults both services hand out, by service, operation and error."""
+    _count(_personalize(stack).faults, counter, "Personalize", lambda f: f.error or "slow")
+    _count(_segment(stack).faults, counter, "Segment", lambda f: str(f.status or "slow"))
+
+
+def clear_faults(stack: LocalStack) -> None:
+    """End every fault of both services."""
+    _personalize(stack).faults.clear()
+    _segment(stack).faults.clear()
+
+
+def _count(injector: Any, counter: Counter[str], name: str, key: Callable[[Any], str]) -> None:
     """Count the faults an injector hands out (an instance attribute shadows its ``take``)."""
     take = injector.take
 

@@ -48,26 +48,228 @@ import tempfile
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
 import boto3
 
-from cli.redrive import redrive
+from cli.redrive import RedriveReport, redrive
 from local_stack.destination import classify
 from local_stack.run_store import ExecutionRecord
 from local_stack.stack import LocalStack
 from local_stack.stepfunctions.engine import DEFAULT_REGION
-from soak.deliveries import deliver, deliveries, traffic_messages
-from soak.faults import CLIENT_TIMEOUT, FaultStep, _personalize, _segment, count_answers, fault_plan
-from soak.figures import SoakResult, expectations, ground_truth
+from soak.deliveries import Delivery, deliver, deliveries, traffic_messages
+from soak.faults import CLIENT_TIMEOUT, FaultStep, clear_faults, count_answers, fault_plan
+from soak.figures import Figures, SoakResult, expectations, ground_truth
 from soak.report import print_result
 
 WORKFLOW_TYPES = ("STANDARD", "EXPRESS")
 #: History events of a failed step attempt.
 _STEP_FAILURES = frozenset({"LambdaFunctionFailed", "LambdaFunctionTimedOut", "TaskFailed", "TaskTimedOut"})
+NOTES = (
+    "retry waits skipped (skip_retry_waits): every retry runs, none sleeps",
+    f"client timeouts {CLIENT_TIMEOUT:g} s (SEGMENT_TIMEOUT, SEGMENT_PROFILE_API_TIMEOUT, "
+    "PERSONALIZE_TIMEOUT); the Personalize clients keep their one SDK retry, as deployed",
+)
 
 Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class BeforeRedrive:
+    """What the deliveries came to once every execution ended, before the redrive."""
+
+    expected: dict[str, str]  # eventId -> messageId, from Validate's logic
+    ignored: int
+    rejected: Counter[str]
+    retries: int
+    recovered_by_retries: int
+    figures: Figures
+
+
+class Soak:
+    """One soak of one workflow type on an open stack, one method per phase (see the module docstring)."""
+
+    def __init__(
+        self,
+        stack: LocalStack,
+        workflow: str,
+        messages: list[Any],
+        rng: random.Random,
+        *,
+        plan: list[FaultStep],
+        seconds: float,
+        max_in_flight: int,
+        execution_timeout: float,
+        started: float,
+        say: Progress,
+    ) -> None:
+        assert stack.engine is not None
+        assert stack.segment is not None
+        self.stack, self.engine, self.segment = stack, stack.engine, stack.segment
+        self.workflow, self.messages = workflow, messages
+        self.schedule, self.out_of_order = deliveries(messages, rng)
+        self.plan, self.seconds, self.started, self.say = plan, seconds, started, say
+        self.max_in_flight, self.execution_timeout = max_in_flight, execution_timeout
+        self.fault_answers: Counter[str] = Counter()
+        self.applied: list[str] = []  # labels of the fault steps turned on
+        self.active: FaultStep | None = None  # the outage now on
+        self.refused: dict[int, str] = {}  # message index -> why the Segment source refused it
+        self.entry_rejections: dict[int, str] = {}  # message index -> why the entry function refused it
+        self.pending: deque[str] = deque()  # ARNs of the executions not waited for yet
+        self.executions: dict[str, int] = {}  # execution ARN -> message index
+        self.first_arn: dict[int, str] = {}  # message index -> the execution its first delivery started
+        self.delivered_first: set[int] = set()
+        self.descriptions: dict[str, dict[str, Any]] = {}  # execution ARN -> its description once it ended
+        self.redeliveries = self.delivered = 0
+        self.stopped_early = False
+
+    def run(self) -> SoakResult:
+        count_answers(self.stack, self.fault_answers)
+        self.post_to_source()
+        self.deliver_with_fault_plan()
+        self.drain()
+        before = self.compute()
+        report = self.redrive_dead_letters(before.figures.dead_letters)
+        return self.figures(before, report)
+
+    def post_to_source(self) -> None:
+        """The source: Segment receives every message before its destination does (and before any fault)."""
+        for index, message in enumerate(self.messages):
+            reason = self.stack.send_to_segment(message)
+            if reason:
+                self.refused[index] = reason
+
+    def deliver_with_fault_plan(self) -> None:
+        """Every delivery of the schedule in order, turning the plan's faults on and off as it goes."""
+        self.say(f"{self.workflow}: {len(self.messages)} messages, {len(self.schedule)} deliveries")
+        for position, delivery in enumerate(self.schedule):
+            self._follow_fault_plan(position)
+            if delivery.copy == 0 and time.monotonic() - self.started > self.seconds:
+                self.stopped_early = True  # out of time: no new messages, but every copy still comes
+                continue
+            self._deliver(delivery)
+
+    def _follow_fault_plan(self, position: int) -> None:
+        fraction = position / len(self.schedule)
+        active = self.active
+        if active is not None and active.until is not None and fraction >= active.until:
+            while self.pending:  # every execution started during the outage meets it
+                self._finish(self.pending.popleft())
+            assert active.clear is not None
+            active.clear(self.stack)
+            self._say_at(position, "fault off")
+            self.active = None
+        while (
+            self.plan and fraction >= self.plan[0].at and (self.active is None or self.plan[0].until is None)
+        ):
+            step = self.plan.pop(0)
+            step.action(self.stack)
+            self.applied.append(step.label)
+            self._say_at(position, f"fault on: {step.label}")
+            if step.until is not None:
+                self.active = step
+
+    def _say_at(self, position: int, text: str) -> None:
+        elapsed = time.monotonic() - self.started
+        self.say(f"  {elapsed:6.1f} s  {position:>5}/{len(self.schedule)} {text}")
+
+    def _deliver(self, delivery: Delivery) -> None:
+        if delivery.copy == 1 and delivery.index not in self.delivered_first:
+            return
+        if delivery.index in self.refused:
+            self.delivered_first.add(delivery.index)
+            return
+        self.delivered += 1
+        arn = deliver(self.engine, delivery, self.workflow, self.entry_rejections)
+        self.delivered_first.add(delivery.index)
+        if arn is None:
+            return
+        if delivery.copy == 1:
+            self.redeliveries += 1
+        if arn in self.executions:
+            return  # the same execution: Step Functions deduplicated the redelivery
+        self.executions[arn] = delivery.index
+        self.first_arn.setdefault(delivery.index, arn)
+        self.pending.append(arn)
+        while len(self.pending) >= self.max_in_flight:
+            self._finish(self.pending.popleft())
+
+    def _finish(self, arn: str) -> None:
+        self.descriptions[arn] = self.engine.wait(arn, timeout=self.execution_timeout)
+
+    def drain(self) -> None:
+        """Wait for the executions still running, then end every fault."""
+        while self.pending:
+            self._finish(self.pending.popleft())
+        if self.active is not None and self.active.clear is not None:
+            self.active.clear(self.stack)
+        clear_faults(self.stack)
+
+    def compute(self) -> BeforeRedrive:
+        """What happened per execution, and the ground truth before the redrive."""
+        recovered = sum(
+            1
+            for arn, d in self.descriptions.items()
+            if d["status"] == "SUCCEEDED"
+            and any(e["type"] in _STEP_FAILURES for e in self.engine.history(arn))
+        )
+        retries = len(self.engine.retry_waits)
+        expected, ignored, rejected = expectations(
+            self.engine, self.messages, self.first_arn, self.refused, self.entry_rejections
+        )
+        for arn, description in self.descriptions.items():
+            outcome, reason, *_ = classify(ExecutionRecord.from_description(arn, description))
+            if outcome == "rejected" and arn == self.first_arn.get(self.executions[arn]):
+                rejected[f"workflow: {reason}"] += 1
+        before = ground_truth(self.stack, expected)
+        elapsed = time.monotonic() - self.started
+        self.say(f"  drained in {elapsed:.1f} s; {before.dead_letters} dead letters; redrive")
+        return BeforeRedrive(expected, ignored, rejected, retries, recovered, before)
+
+    def redrive_dead_letters(self, dead_letters: int) -> RedriveReport:
+        """The fault is gone: redrive the dead-letter queue, and wait for those executions."""
+        session = boto3.session.Session(region_name=DEFAULT_REGION)
+        report = redrive(
+            session.client("sqs"),
+            session.client("stepfunctions"),
+            self.engine.dead_letter_queue_url,
+            self.engine.state_machine_arn,
+            max_messages=max(10, dead_letters * 2),
+            wait_seconds=0,
+        )
+        for redriven in report.started:
+            if redriven.executionArn:
+                self.engine.wait(redriven.executionArn, timeout=self.execution_timeout)
+        return report
+
+    def figures(self, before: BeforeRedrive, report: RedriveReport) -> SoakResult:
+        """The figures after the redrive, next to the ones before."""
+        after = ground_truth(self.stack, before.expected)
+        identifies = self.segment.message_log("identify")
+        return SoakResult(
+            workflow=self.workflow,
+            messages=len(self.delivered_first),
+            deliveries=self.delivered,
+            out_of_order=self.out_of_order,
+            accepted=len(self.first_arn),
+            redeliveries=self.redeliveries,
+            ignored=before.ignored,
+            expected_interactions=len(before.expected),
+            rejected=before.rejected,
+            retries=before.retries,
+            recovered_by_retries=before.recovered_by_retries,
+            faults=self.applied,
+            fault_answers=self.fault_answers,
+            before=before.figures,
+            after=after,
+            redrive=report,
+            identify_repeats=sum(int(m.get("duplicates") or 0) for m in identifies),
+            seconds=time.monotonic() - self.started,
+            stopped_early=self.stopped_early,
+            notes=list(NOTES),
+        )
 
 
 def run_soak(
@@ -89,11 +291,9 @@ def run_soak(
     workflow = workflow.upper()
     if workflow not in WORKFLOW_TYPES:
         raise ValueError(f"workflow must be one of {WORKFLOW_TYPES}, got {workflow!r}")
-    say = progress or (lambda _text: None)
     started = time.monotonic()
     rng = random.Random(seed)
     messages, catalog = traffic_messages(events, seed)
-    schedule, out_of_order = deliveries(messages, rng)
     folder = Path(data_dir) if data_dir is not None else Path(tempfile.mkdtemp(prefix="soak-"))
     settings = {
         "SEGMENT_TIMEOUT": str(CLIENT_TIMEOUT),
@@ -102,140 +302,18 @@ def run_soak(
         **(env or {}),
     }
     with LocalStack(folder, items=catalog, env=settings, skip_retry_waits=True) as stack:
-        engine = stack.engine
-        assert engine is not None
-        fault_answers: Counter[str] = Counter()
-        count_answers(_personalize(stack).faults, fault_answers, "Personalize", lambda f: f.error or "slow")
-        count_answers(_segment(stack).faults, fault_answers, "Segment", lambda f: str(f.status or "slow"))
-
-        # 1. the source: Segment receives every message before its destination does
-        refused: dict[int, str] = {}
-        for index, message in enumerate(messages):
-            reason = stack.send_to_segment(message)
-            if reason:
-                refused[index] = reason
-
-        # 2 and 3. deliveries, twice each, with the fault plan
-        plan = fault_plan() if faults else []
-        applied: list[str] = []
-        active: FaultStep | None = None
-        pending: deque[str] = deque()
-        executions: dict[str, int] = {}  # execution ARN -> message index
-        first_arn: dict[int, str] = {}
-        entry_rejections: dict[int, str] = {}
-        redeliveries = delivered = 0
-        stopped_early = False
-        delivered_first: set[int] = set()
-        descriptions: dict[str, dict[str, Any]] = {}  # execution ARN -> its description once it ended
-
-        def finish(arn: str) -> None:
-            descriptions[arn] = engine.wait(arn, timeout=execution_timeout)
-
-        say(f"{workflow}: {len(messages)} messages, {len(schedule)} deliveries")
-        for position, delivery in enumerate(schedule):
-            fraction = position / len(schedule)
-            if active is not None and active.until is not None and fraction >= active.until:
-                while pending:  # every execution started during the outage meets it
-                    finish(pending.popleft())
-                assert active.clear is not None
-                active.clear(stack)
-                say(f"  {time.monotonic() - started:6.1f} s  {position:>5}/{len(schedule)} fault off")
-                active = None
-            while plan and fraction >= plan[0].at and (active is None or plan[0].until is None):
-                step = plan.pop(0)
-                step.action(stack)
-                applied.append(step.label)
-                elapsed = time.monotonic() - started
-                say(f"  {elapsed:6.1f} s  {position:>5}/{len(schedule)} fault on: {step.label}")
-                if step.until is not None:
-                    active = step
-            if delivery.copy == 0 and time.monotonic() - started > seconds:
-                stopped_early = True  # out of time: no new messages, but every copy still comes
-                continue
-            if delivery.copy == 1 and delivery.index not in delivered_first:
-                continue
-            if delivery.index in refused:
-                delivered_first.add(delivery.index)
-                continue
-            delivered += 1
-            arn = deliver(engine, delivery, workflow, entry_rejections)
-            delivered_first.add(delivery.index)
-            if arn is None:
-                continue
-            if delivery.copy == 1:
-                redeliveries += 1
-            if arn in executions:
-                continue  # the same execution: Step Functions deduplicated the redelivery
-            executions[arn] = delivery.index
-            first_arn.setdefault(delivery.index, arn)
-            pending.append(arn)
-            while len(pending) >= max_in_flight:
-                finish(pending.popleft())
-        while pending:
-            finish(pending.popleft())
-        if active is not None and active.clear is not None:
-            active.clear(stack)
-        _personalize(stack).faults.clear()
-        _segment(stack).faults.clear()
-
-        # what happened, per execution
-        recovered = sum(
-            1
-            for arn, d in descriptions.items()
-            if d["status"] == "SUCCEEDED" and any(e["type"] in _STEP_FAILURES for e in engine.history(arn))
-        )
-        retries = len(engine.retry_waits)
-
-        # ground truth: what Validate's logic expects of each distinct accepted message
-        expected, ignored, rejected = expectations(engine, messages, first_arn, refused, entry_rejections)
-        for arn, description in descriptions.items():
-            outcome, reason, *_ = classify(ExecutionRecord.from_description(arn, description))
-            if outcome == "rejected" and arn == first_arn.get(executions[arn]):
-                rejected[f"workflow: {reason}"] += 1
-        before = ground_truth(stack, expected)
-        say(f"  drained in {time.monotonic() - started:.1f} s; {before.dead_letters} dead letters; redrive")
-
-        # 4. the fault is gone: redrive, and wait for those executions
-        session = boto3.session.Session(region_name=DEFAULT_REGION)
-        report = redrive(
-            session.client("sqs"),
-            session.client("stepfunctions"),
-            engine.dead_letter_queue_url,
-            engine.state_machine_arn,
-            max_messages=max(10, before.dead_letters * 2),
-            wait_seconds=0,
-        )
-        for redriven in report.started:
-            if redriven.executionArn:
-                engine.wait(redriven.executionArn, timeout=execution_timeout)
-        after = ground_truth(stack, expected)
-        identify_repeats = sum(int(m.get("duplicates") or 0) for m in _segment(stack).message_log("identify"))
-        return SoakResult(
-            workflow=workflow,
-            messages=len(delivered_first),
-            deliveries=delivered,
-            out_of_order=out_of_order,
-            accepted=len(first_arn),
-            redeliveries=redeliveries,
-            ignored=ignored,
-            expected_interactions=len(expected),
-            rejected=rejected,
-            retries=retries,
-            recovered_by_retries=recovered,
-            faults=applied,
-            fault_answers=fault_answers,
-            before=before,
-            after=after,
-            redrive=report,
-            identify_repeats=identify_repeats,
-            seconds=time.monotonic() - started,
-            stopped_early=stopped_early,
-            notes=[
-                "retry waits skipped (skip_retry_waits): every retry runs, none sleeps",
-                f"client timeouts {CLIENT_TIMEOUT:g} s (SEGMENT_TIMEOUT, SEGMENT_PROFILE_API_TIMEOUT, "
-                "PERSONALIZE_TIMEOUT); the Personalize clients keep their one SDK retry, as deployed",
-            ],
-        )
+        return Soak(
+            stack,
+            workflow,
+            messages,
+            rng,
+            plan=fault_plan() if faults else [],
+            seconds=seconds,
+            max_in_flight=max_in_flight,
+            execution_timeout=execution_timeout,
+            started=started,
+            say=progress or (lambda _text: None),
+        ).run()
 
 
 def soak(
