@@ -34,6 +34,68 @@ def classify(record: ExecutionRecord) -> tuple[str, str | None, str | None, int,
     return "tracked", None, None, int(tracked), "synced" in output
 
 
+class _Replay:
+    """One replay under way: an Outcome per line so far, and the executions not waited for yet."""
+
+    def __init__(self, stack: LocalStack, progress: Progress | None, timeout: float) -> None:
+        assert stack.engine is not None
+        assert stack.runs is not None
+        self.engine, self.runs = stack.engine, stack.runs
+        self.stack, self.progress, self.timeout = stack, progress, timeout
+        self.outcomes: list[Outcome] = []
+        self.pending: dict[str, list[Outcome]] = {}  # execution ARN -> the lines it answers, oldest first
+        self.first: dict[str, Outcome] = {}  # execution name -> the line that started it
+
+    def send(self, line_number: int, message: Any) -> None:
+        """Hand one message to Segment, then to the entry function, as Segment's destination does."""
+        message_id = message.get("messageId") if isinstance(message, dict) else None
+        line = Outcome(line_number, message_id if isinstance(message_id, str) else None, "pending")
+        self.outcomes.append(line)
+        refused = self.stack.send_to_segment(message)
+        if refused:
+            line.outcome, line.reason = "rejected", refused
+            self._answered()
+            return
+        try:
+            answer = self.engine.deliver(message)
+        except InvocationError as error:
+            line.outcome = "rejected"
+            line.reason = str(error)  # Lambda's errorType: errorMessage
+            self._answered()
+            return
+        for started in answer["started"]:
+            self._started(line, started["executionArn"], started["executionName"], started["status"])
+
+    def _started(self, line: Outcome, arn: str, name: str, status: str) -> None:
+        line.executionName = name
+        line.duplicate = status == "duplicate" or name in self.first
+        self.first.setdefault(name, line)
+        if arn in self.pending:
+            self.pending[arn].append(line)
+            self._answered()
+        elif line.duplicate:  # the first delivery has already finished: copy its outcome
+            previous = self.first[name]
+            line.outcome, line.reason, line.cause = previous.outcome, previous.reason, previous.cause
+            self._answered()
+        else:
+            self.pending[arn] = [line]
+
+    def finish(self, arn: str) -> None:
+        """Wait for one execution, keep its history and give its outcome to the lines it answers."""
+        description = self.engine.wait(arn, timeout=self.timeout)
+        record = ExecutionRecord.from_description(arn, description, self.engine.history(arn))
+        self.runs.save_execution(record)
+        outcome, reason, cause, items, synced = classify(record)
+        for line in self.pending.pop(arn):
+            line.outcome, line.reason, line.cause = outcome, reason, cause
+            line.itemsTracked, line.synced = (0, False) if line.duplicate else (items, synced)
+        self._answered()
+
+    def _answered(self) -> None:
+        if self.progress:
+            self.progress(1)
+
+
 def replay(
     stack: LocalStack,
     messages: Iterable[Any],
@@ -43,64 +105,15 @@ def replay(
     timeout: float = 120.0,
 ) -> list[Outcome]:
     """Send every message through the entry function; wait for the executions; one Outcome per message."""
-    engine = stack.engine
-    assert engine is not None
-    assert stack.runs is not None
-    outcomes: list[Outcome] = []
-    pending: dict[str, list[Outcome]] = {}  # execution ARN -> the lines it answers, oldest first
-    first: dict[str, Outcome] = {}  # execution name -> the line that started it
-
-    def finish(arn: str) -> None:
-        description = engine.wait(arn, timeout=timeout)
-        record = ExecutionRecord.from_description(arn, description, engine.history(arn))
-        stack.runs.save_execution(record)  # type: ignore[union-attr]
-        outcome, reason, cause, items, synced = classify(record)
-        for line in pending.pop(arn):
-            line.outcome, line.reason, line.cause = outcome, reason, cause
-            line.itemsTracked, line.synced = (0, False) if line.duplicate else (items, synced)
-        if progress:
-            progress(1)
-
+    run = _Replay(stack, progress, timeout)
     for line_number, message in enumerate(messages, 1):
-        message_id = message.get("messageId") if isinstance(message, dict) else None
-        line = Outcome(line_number, message_id if isinstance(message_id, str) else None, "pending")
-        outcomes.append(line)
-        refused = stack.send_to_segment(message)
-        if refused:
-            line.outcome, line.reason = "rejected", refused
-            if progress:
-                progress(1)
-            continue
-        try:
-            answer = engine.deliver(message)
-        except InvocationError as error:
-            line.outcome = "rejected"
-            line.reason = str(error)  # Lambda's errorType: errorMessage
-            if progress:
-                progress(1)
-            continue
-        for started in answer["started"]:
-            arn, name = started["executionArn"], started["executionName"]
-            line.executionName = name
-            line.duplicate = started["status"] == "duplicate" or name in first
-            first.setdefault(name, line)
-            if arn in pending:
-                pending[arn].append(line)
-                if progress:
-                    progress(1)
-            elif line.duplicate:  # the first delivery has already finished: copy its outcome
-                previous = first[name]
-                line.outcome, line.reason, line.cause = previous.outcome, previous.reason, previous.cause
-                if progress:
-                    progress(1)
-            else:
-                pending[arn] = [line]
-        while len(pending) >= max_in_flight:
-            finish(next(iter(pending)))
-    for arn in list(pending):
-        finish(arn)
-    stack.runs.save_outcomes(outcomes)
-    return outcomes
+        run.send(line_number, message)
+        while len(run.pending) >= max_in_flight:
+            run.finish(next(iter(run.pending)))
+    for arn in list(run.pending):
+        run.finish(arn)
+    run.runs.save_outcomes(run.outcomes)
+    return run.outcomes
 
 
 def read_jsonl(path: str) -> list[Any]:
