@@ -5,8 +5,10 @@ Everything but ``redrive`` runs in this process on loopback; no AWS account is n
 whatever boto3's usual configuration points at: AWS, or ``serve`` through ``AWS_ENDPOINT_URL``. See
 ``segment-personalize --help``.
 
-Each command is a module of this package, ``cli.<command>``, with a ``command(args)`` function; it is
-imported only when it runs, so ``redrive`` needs boto3 and not the local stack.
+Each command is a module of this package, ``cli.<command>``, with a ``command(args, out)`` function; it is
+imported only when it runs, so ``redrive`` needs boto3 and not the local stack. ``out`` is standard output as
+the command started: the local stack runs the functions in this process and sends what they print to
+``functions.log`` while they run, which must not take the command's own output with it.
 """
 
 from __future__ import annotations
@@ -88,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     quiet_logging()
     try:
         command_module = importlib.import_module(f"cli.{args.command}")
-        return int(command_module.command(args))
+        return int(command_module.command(args, sys.stdout))
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -34,7 +34,7 @@ import argparse
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, TextIO
 
 import boto3
 
@@ -254,7 +254,7 @@ def _redrive_one(
     return True
 
 
-def command(args: argparse.Namespace) -> int:
+def command(args: argparse.Namespace, out: TextIO) -> int:
     session = boto3.session.Session()
     report = redrive(
         session.client("sqs"),
@@ -266,18 +266,20 @@ def command(args: argparse.Namespace) -> int:
         wait_seconds=args.wait_seconds,
     )
     if args.json:
-        print(json.dumps(report.as_json(), indent=2))
+        print(json.dumps(report.as_json(), indent=2), file=out)
     else:
         for item in report.redriven:
             failure = f"{item.failedState}: {item.error}" if item.failedState else "?"
             print(
-                f"{item.status:<16} {item.executionName}  (messageId {item.messageId}; failed at {failure})"
+                f"{item.status:<16} {item.executionName}  (messageId {item.messageId}; failed at {failure})",
+                file=out,
             )
         for left in report.left:
-            print(f"{'left in queue':<16} SQS message {left.sqsMessageId}: {left.reason}")
+            print(f"{'left in queue':<16} SQS message {left.sqsMessageId}: {left.reason}", file=out)
         verb = "would start" if report.dry_run else "started"
         print(
             f"\n{report.received} dead letters received, {len(report.redriven)} {verb}, "
-            f"{len(report.left)} left in the queue"
+            f"{len(report.left)} left in the queue",
+            file=out,
         )
     return 1 if report.left else 0

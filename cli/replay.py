@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
+from typing import Any, TextIO
 
 from tqdm import tqdm
 
@@ -25,7 +25,7 @@ def replay_with_progress(stack: LocalStack, messages: list[Any], show_progress: 
         return replay(stack, messages, progress=bar.update)
 
 
-def command(args: argparse.Namespace) -> int:
+def command(args: argparse.Namespace, out: TextIO) -> int:
     messages = read_jsonl(args.file)
     with LocalStack(args.data_dir) as stack:
         outcomes = replay_with_progress(stack, messages, not args.no_progress and not args.json)
@@ -34,8 +34,9 @@ def command(args: argparse.Namespace) -> int:
             print(
                 json.dumps(
                     {"records": [o.as_json() for o in outcomes], "totals": summary.as_json()}, indent=2
-                )
+                ),
+                file=out,
             )
         else:
-            print_summary(summary, stack, sys.stdout)
+            print_summary(summary, stack, out)
     return 0

@@ -7,6 +7,7 @@ import argparse
 import json
 import sys
 import time
+from typing import TextIO
 
 from cli.replay import replay_with_progress
 from cli.summary import Summary, print_summary
@@ -14,7 +15,7 @@ from local_stack.stack import LocalStack
 from local_stack.traffic import generate
 
 
-def command(args: argparse.Namespace) -> int:
+def command(args: argparse.Namespace, out: TextIO) -> int:
     traffic = generate(
         args.seed, users=args.users, anonymous=args.anonymous, sessions_per_visitor=args.sessions
     )
@@ -30,11 +31,19 @@ def command(args: argparse.Namespace) -> int:
         summary = Summary.of(outcomes)
         elapsed = time.monotonic() - started
         if args.json:
-            print(json.dumps({"summary": summary.as_json(), "seconds": round(elapsed, 1)}, indent=2))
+            print(
+                json.dumps({"summary": summary.as_json(), "seconds": round(elapsed, 1)}, indent=2), file=out
+            )
         else:
-            print(f"\nran {summary.accepted} executions in {elapsed:.1f} s; state in {args.data_dir}/\n")
-            print_summary(summary, stack, sys.stdout)
+            print(
+                f"\nran {summary.accepted} executions in {elapsed:.1f} s; state in {args.data_dir}/\n",
+                file=out,
+            )
+            print_summary(summary, stack, out)
             example = next((o.executionName for o in outcomes if o.synced), None)
             if example:
-                print(f"\nstep through one: segment-personalize trace {example} --data-dir {args.data_dir}")
+                print(
+                    f"\nstep through one: segment-personalize trace {example} --data-dir {args.data_dir}",
+                    file=out,
+                )
     return 0 if summary.messages else 1

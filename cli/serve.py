@@ -7,13 +7,14 @@ import argparse
 import signal
 import sys
 import threading
+from typing import TextIO
 
 from moto.server import ThreadedMotoServer
 
 from local_stack.stack import LocalStack
 
 
-def command(args: argparse.Namespace) -> int:
+def command(args: argparse.Namespace, out: TextIO) -> int:
     stop = threading.Event()
     # Ctrl-C and SIGTERM stop the stack. Set SIGINT's handler explicitly: a process started in the
     # background by a shell (or by CI) inherits SIGINT as ignored, and Python then never raises
@@ -25,14 +26,14 @@ def command(args: argparse.Namespace) -> int:
         moto_server = ThreadedMotoServer(ip_address="127.0.0.1", port=args.moto_port, verbose=False)
         moto_server.start()
         try:
-            print("local stack up; Ctrl-C stops it\n")
+            print("local stack up; Ctrl-C stops it\n", file=out)
             host, port = moto_server.get_host_and_port()
             endpoints = {
                 "moto (sfn, sqs, dynamodb, secretsmanager)": f"http://{host}:{port}",
                 **stack.endpoints(),
             }
             for name, value in endpoints.items():
-                print(f"  {name:<42} {value}")
+                print(f"  {name:<42} {value}", file=out)
             assert stack.engine is not None
             assert stack.personalize is not None
             lambda_url, personalize = stack.engine.server.url, stack.personalize.url
@@ -41,6 +42,7 @@ def command(args: argparse.Namespace) -> int:
                 f"AWS_ENDPOINT_URL_PERSONALIZE_EVENTS={personalize} "
                 f"AWS_ENDPOINT_URL_PERSONALIZE_RUNTIME={personalize} "
                 "AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local",
+                file=out,
                 flush=True,
             )
             stop.wait()

@@ -11,7 +11,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from local_stack.run_store import RunStore
 from state_machines.history import steps
@@ -44,7 +44,7 @@ def render(name: str, status: str, history: list[dict[str, Any]], width: int = 1
     return "\n".join(lines)
 
 
-def command(args: argparse.Namespace) -> int:
+def command(args: argparse.Namespace, out: TextIO) -> int:
     path = Path(args.data_dir) / "runs.sqlite"
     if not path.exists():
         print(f"no runs recorded in {args.data_dir}/ (run `segment-personalize run` first)", file=sys.stderr)
@@ -65,7 +65,7 @@ def command(args: argparse.Namespace) -> int:
             "error": record.error,
             "states": [step.as_json() for step in steps(record.history)],
         }
-        print(json.dumps(payload, indent=2, default=str))
+        print(json.dumps(payload, indent=2, default=str), file=out)
     else:
-        print(render(record.name, record.status, record.history))
+        print(render(record.name, record.status, record.history), file=out)
     return 0
