@@ -22,6 +22,9 @@ time):
    neither stored nor in the dead-letter queue; *tracked twice* = eventIds stored more than once. Both must be
    0, before and after the redrive.
 
+Each phase is a method of :class:`Soak`; the fault plan is :mod:`soak.faults`, the schedule of copies
+:mod:`soak.deliveries`, the figures :mod:`soak.figures` and their printing :mod:`soak.report`.
+
 Retry waits are not slept (``skip_retry_waits``): moto records them instead, so a soak takes minutes, not
 the hours the backoffs would add up to. The retries themselves all happen.
 
@@ -67,6 +70,7 @@ from soak.report import print_result
 WORKFLOW_TYPES = ("STANDARD", "EXPRESS")
 #: History events of a failed step attempt.
 _STEP_FAILURES = frozenset({"LambdaFunctionFailed", "LambdaFunctionTimedOut", "TaskFailed", "TaskTimedOut"})
+#: How every soak ran, printed with its figures.
 NOTES = (
     "retry waits skipped (skip_retry_waits): every retry runs, none sleeps",
     f"client timeouts {CLIENT_TIMEOUT:g} s (SEGMENT_TIMEOUT, SEGMENT_PROFILE_API_TIMEOUT, "
@@ -120,12 +124,13 @@ class Soak:
         self.pending: deque[str] = deque()  # ARNs of the executions not waited for yet
         self.executions: dict[str, int] = {}  # execution ARN -> message index
         self.first_arn: dict[int, str] = {}  # message index -> the execution its first delivery started
-        self.delivered_first: set[int] = set()
+        self.delivered_first: set[int] = set()  # indexes of the messages whose first copy came
         self.descriptions: dict[str, dict[str, Any]] = {}  # execution ARN -> its description once it ended
         self.redeliveries = self.delivered = 0
         self.stopped_early = False
 
     def run(self) -> SoakResult:
+        """Every phase in order; the figures before and after the redrive."""
         count_answers(self.stack, self.fault_answers)
         self.post_to_source()
         self.deliver_with_fault_plan()
