@@ -30,10 +30,13 @@ eventId in training).
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, TextIO
+
+import boto3
 
 from segment_personalize.executions import (
     MAX_EXECUTION_INPUT_BYTES,
@@ -249,3 +252,34 @@ def _redrive_one(
             )
         )
     return True
+
+
+def command(args: argparse.Namespace, out: TextIO) -> int:
+    session = boto3.session.Session()
+    report = redrive(
+        session.client("sqs"),
+        session.client("stepfunctions"),
+        args.queue_url,
+        args.state_machine_arn,
+        max_messages=args.max,
+        dry_run=args.dry_run,
+        wait_seconds=args.wait_seconds,
+    )
+    if args.json:
+        print(json.dumps(report.as_json(), indent=2), file=out)
+    else:
+        for item in report.redriven:
+            failure = f"{item.failedState}: {item.error}" if item.failedState else "?"
+            print(
+                f"{item.status:<16} {item.executionName}  (messageId {item.messageId}; failed at {failure})",
+                file=out,
+            )
+        for left in report.left:
+            print(f"{'left in queue':<16} SQS message {left.sqsMessageId}: {left.reason}", file=out)
+        verb = "would start" if report.dry_run else "started"
+        print(
+            f"\n{report.received} dead letters received, {len(report.redriven)} {verb}, "
+            f"{len(report.left)} left in the queue",
+            file=out,
+        )
+    return 1 if report.left else 0

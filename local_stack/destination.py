@@ -8,66 +8,15 @@ executions, keeps their histories in ``runs.sqlite`` and gives one :class:`Outco
 from __future__ import annotations
 
 import json
-from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
 from typing import Any
 
-from cli.trace import error_message
 from local_stack.lambda_runtime.invoker import InvocationError
 from local_stack.run_store import ExecutionRecord, Outcome
 from local_stack.stack import LocalStack
+from state_machines.history import error_message
 
 Progress = Callable[[int], None]
-
-
-@dataclass
-class Summary:
-    """Totals of a run, what ``run`` and ``replay`` print."""
-
-    messages: int = 0
-    accepted: int = 0
-    ignored: int = 0
-    rejected: int = 0
-    tracked: int = 0
-    items_tracked: int = 0
-    dead_lettered: int = 0
-    synced: int = 0
-    duplicates: int = 0
-    rejected_reasons: Counter[str] = field(default_factory=Counter)
-    ignored_reasons: Counter[str] = field(default_factory=Counter)
-    dead_letter_causes: Counter[str] = field(default_factory=Counter)
-
-    @classmethod
-    def of(cls, outcomes: Sequence[Outcome]) -> Summary:
-        summary = cls(messages=len(outcomes))
-        for outcome in outcomes:
-            if outcome.duplicate:
-                summary.duplicates += 1
-                continue
-            if outcome.executionName:
-                summary.accepted += 1
-            if outcome.outcome == "ignored":
-                summary.ignored += 1
-                summary.ignored_reasons[outcome.reason or "?"] += 1
-            elif outcome.outcome == "rejected":
-                summary.rejected += 1
-                summary.rejected_reasons[outcome.reason or "?"] += 1
-            elif outcome.outcome == "tracked":
-                summary.tracked += 1
-                summary.items_tracked += outcome.itemsTracked
-                summary.synced += outcome.synced
-            elif outcome.outcome == "dead-lettered":
-                summary.dead_lettered += 1
-                summary.dead_letter_causes[outcome.cause or "?"] += 1
-        return summary
-
-    def as_json(self) -> dict[str, Any]:
-        data = {k: v for k, v in self.__dict__.items() if not isinstance(v, Counter)}
-        data["rejectedReasons"] = dict(self.rejected_reasons)
-        data["ignoredReasons"] = dict(self.ignored_reasons)
-        data["deadLetterCauses"] = dict(self.dead_letter_causes)
-        return data
 
 
 def classify(record: ExecutionRecord) -> tuple[str, str | None, str | None, int, bool]:
@@ -85,6 +34,68 @@ def classify(record: ExecutionRecord) -> tuple[str, str | None, str | None, int,
     return "tracked", None, None, int(tracked), "synced" in output
 
 
+class _Replay:
+    """One replay under way: an Outcome per line so far, and the executions not waited for yet."""
+
+    def __init__(self, stack: LocalStack, progress: Progress | None, timeout: float) -> None:
+        assert stack.engine is not None
+        assert stack.runs is not None
+        self.engine, self.runs = stack.engine, stack.runs
+        self.stack, self.progress, self.timeout = stack, progress, timeout
+        self.outcomes: list[Outcome] = []
+        self.pending: dict[str, list[Outcome]] = {}  # execution ARN -> the lines it answers, oldest first
+        self.first: dict[str, Outcome] = {}  # execution name -> the line that started it
+
+    def send(self, line_number: int, message: Any) -> None:
+        """Hand one message to Segment, then to the entry function, as Segment's destination does."""
+        message_id = message.get("messageId") if isinstance(message, dict) else None
+        line = Outcome(line_number, message_id if isinstance(message_id, str) else None, "pending")
+        self.outcomes.append(line)
+        refused = self.stack.send_to_segment(message)
+        if refused:
+            line.outcome, line.reason = "rejected", refused
+            self._answered()
+            return
+        try:
+            answer = self.engine.deliver(message)
+        except InvocationError as error:
+            line.outcome = "rejected"
+            line.reason = str(error)  # Lambda's errorType: errorMessage
+            self._answered()
+            return
+        for started in answer["started"]:
+            self._started(line, started["executionArn"], started["executionName"], started["status"])
+
+    def _started(self, line: Outcome, arn: str, name: str, status: str) -> None:
+        line.executionName = name
+        line.duplicate = status == "duplicate" or name in self.first
+        self.first.setdefault(name, line)
+        if arn in self.pending:
+            self.pending[arn].append(line)
+            self._answered()
+        elif line.duplicate:  # the first delivery has already finished: copy its outcome
+            previous = self.first[name]
+            line.outcome, line.reason, line.cause = previous.outcome, previous.reason, previous.cause
+            self._answered()
+        else:
+            self.pending[arn] = [line]
+
+    def finish(self, arn: str) -> None:
+        """Wait for one execution, keep its history and give its outcome to the lines it answers."""
+        description = self.engine.wait(arn, timeout=self.timeout)
+        record = ExecutionRecord.from_description(arn, description, self.engine.history(arn))
+        self.runs.save_execution(record)
+        outcome, reason, cause, items, synced = classify(record)
+        for line in self.pending.pop(arn):
+            line.outcome, line.reason, line.cause = outcome, reason, cause
+            line.itemsTracked, line.synced = (0, False) if line.duplicate else (items, synced)
+        self._answered()
+
+    def _answered(self) -> None:
+        if self.progress:
+            self.progress(1)
+
+
 def replay(
     stack: LocalStack,
     messages: Iterable[Any],
@@ -94,64 +105,15 @@ def replay(
     timeout: float = 120.0,
 ) -> list[Outcome]:
     """Send every message through the entry function; wait for the executions; one Outcome per message."""
-    engine = stack.engine
-    assert engine is not None
-    assert stack.runs is not None
-    outcomes: list[Outcome] = []
-    pending: dict[str, list[Outcome]] = {}  # execution ARN -> the lines it answers, oldest first
-    first: dict[str, Outcome] = {}  # execution name -> the line that started it
-
-    def finish(arn: str) -> None:
-        description = engine.wait(arn, timeout=timeout)
-        record = ExecutionRecord.from_description(arn, description, engine.history(arn))
-        stack.runs.save_execution(record)  # type: ignore[union-attr]
-        outcome, reason, cause, items, synced = classify(record)
-        for line in pending.pop(arn):
-            line.outcome, line.reason, line.cause = outcome, reason, cause
-            line.itemsTracked, line.synced = (0, False) if line.duplicate else (items, synced)
-        if progress:
-            progress(1)
-
+    run = _Replay(stack, progress, timeout)
     for line_number, message in enumerate(messages, 1):
-        message_id = message.get("messageId") if isinstance(message, dict) else None
-        line = Outcome(line_number, message_id if isinstance(message_id, str) else None, "pending")
-        outcomes.append(line)
-        refused = stack.send_to_segment(message)
-        if refused:
-            line.outcome, line.reason = "rejected", refused
-            if progress:
-                progress(1)
-            continue
-        try:
-            answer = engine.deliver(message)
-        except InvocationError as error:
-            line.outcome = "rejected"
-            line.reason = str(error)  # Lambda's errorType: errorMessage
-            if progress:
-                progress(1)
-            continue
-        for started in answer["started"]:
-            arn, name = started["executionArn"], started["executionName"]
-            line.executionName = name
-            line.duplicate = started["status"] == "duplicate" or name in first
-            first.setdefault(name, line)
-            if arn in pending:
-                pending[arn].append(line)
-                if progress:
-                    progress(1)
-            elif line.duplicate:  # the first delivery has already finished: copy its outcome
-                previous = first[name]
-                line.outcome, line.reason, line.cause = previous.outcome, previous.reason, previous.cause
-                if progress:
-                    progress(1)
-            else:
-                pending[arn] = [line]
-        while len(pending) >= max_in_flight:
-            finish(next(iter(pending)))
-    for arn in list(pending):
-        finish(arn)
-    stack.runs.save_outcomes(outcomes)
-    return outcomes
+        run.send(line_number, message)
+        while len(run.pending) >= max_in_flight:
+            run.finish(next(iter(run.pending)))
+    for arn in list(run.pending):
+        run.finish(arn)
+    run.runs.save_outcomes(run.outcomes)
+    return run.outcomes
 
 
 def read_jsonl(path: str) -> list[Any]:

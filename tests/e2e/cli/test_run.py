@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 import cli.main as cli
-from local_stack.destination import Summary, replay
+from cli.summary import Summary
+from local_stack.destination import replay
 from local_stack.stack import LocalStack
 from local_stack.traffic import generate
 from tests.events import load_event

@@ -16,7 +16,10 @@ import cli.main as cli
 from cli.redrive import REDRIVE_MARK, redrive
 from local_stack.resources import DEFAULT_REGION
 from local_stack.stack import LocalStack
-from soak.harness import OUTAGE, SoakResult, print_result, run_soak
+from soak.faults import OUTAGE
+from soak.figures import SoakResult
+from soak.harness import run_soak
+from soak.report import print_result
 from tests.events import load_event
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]

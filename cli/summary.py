@@ -1,0 +1,111 @@
+"""The totals of a local run, what ``run`` and ``replay`` print: counts by outcome, a few synced profiles."""
+
+from __future__ import annotations
+
+import functools
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TextIO
+
+from local_stack.run_store import Outcome
+
+if TYPE_CHECKING:
+    from local_stack.stack import LocalStack
+
+
+@dataclass
+class Summary:
+    """Totals of a run, what ``run`` and ``replay`` print."""
+
+    messages: int = 0
+    accepted: int = 0
+    ignored: int = 0
+    rejected: int = 0
+    tracked: int = 0
+    items_tracked: int = 0
+    dead_lettered: int = 0
+    synced: int = 0
+    duplicates: int = 0
+    rejected_reasons: Counter[str] = field(default_factory=Counter)
+    ignored_reasons: Counter[str] = field(default_factory=Counter)
+    dead_letter_causes: Counter[str] = field(default_factory=Counter)
+
+    @classmethod
+    def of(cls, outcomes: Sequence[Outcome]) -> Summary:
+        summary = cls(messages=len(outcomes))
+        for outcome in outcomes:
+            if outcome.duplicate:
+                summary.duplicates += 1
+                continue
+            if outcome.executionName:
+                summary.accepted += 1
+            if outcome.outcome == "ignored":
+                summary.ignored += 1
+                summary.ignored_reasons[outcome.reason or "?"] += 1
+            elif outcome.outcome == "rejected":
+                summary.rejected += 1
+                summary.rejected_reasons[outcome.reason or "?"] += 1
+            elif outcome.outcome == "tracked":
+                summary.tracked += 1
+                summary.items_tracked += outcome.itemsTracked
+                summary.synced += outcome.synced
+            elif outcome.outcome == "dead-lettered":
+                summary.dead_lettered += 1
+                summary.dead_letter_causes[outcome.cause or "?"] += 1
+        return summary
+
+    def as_json(self) -> dict[str, Any]:
+        data = {k: v for k, v in self.__dict__.items() if not isinstance(v, Counter)}
+        data["rejectedReasons"] = dict(self.rejected_reasons)
+        data["ignoredReasons"] = dict(self.ignored_reasons)
+        data["deadLetterCauses"] = dict(self.dead_letter_causes)
+        return data
+
+
+def print_summary(summary: Summary, stack: LocalStack, out: TextIO, sample_users: int = 3) -> None:
+    """The totals, then up to ``sample_users`` profiles with their synced recommendations."""
+    p = functools.partial(print, file=out)
+    p(f"messages          {summary.messages}")
+    p(f"accepted          {summary.accepted}  (executions started by the entry function)")
+    if summary.duplicates:
+        p(f"redeliveries      {summary.duplicates}  (deduplicated by execution name)")
+    p(f"ignored           {summary.ignored}  (valid, not interactions)")
+    for reason, count in summary.ignored_reasons.most_common(4):
+        p(f"  {count:>5}  {reason}")
+    p(f"rejected          {summary.rejected}")
+    for reason, count in summary.rejected_reasons.most_common(8):
+        p(f"  {count:>5}  {reason}")
+    p(
+        f"tracked           {summary.tracked}  executions, "
+        f"{summary.items_tracked} interactions sent to Personalize"
+    )
+    p(f"dead-lettered     {summary.dead_lettered}")
+    for cause, count in summary.dead_letter_causes.most_common(8):
+        p(f"  {count:>5}  {cause}")
+    p(f"profiles synced   {summary.synced}  identify calls with recommended_products")
+    _print_profiles(stack, out, sample_users)
+
+
+def _print_profiles(stack: LocalStack, out: TextIO, sample_users: int) -> None:
+    assert stack.segment is not None
+    assert stack.personalize is not None
+    p = functools.partial(print, file=out)
+    shown = 0
+    for profile in stack.segment.profiles():
+        traits = profile.get("traits") or {}
+        if "recommended_products" not in traits or shown >= sample_users:
+            continue
+        shown += 1
+        ids = [i for i in profile.get("external_ids", []) if i.startswith("user_id:")] or profile[
+            "external_ids"
+        ]
+        p()
+        p(f"profile {ids[0]}")
+        p(f"  favorite_departments  {traits.get('favorite_departments')}")
+        purchased = traits.get("purchased_products") or []
+        p(f"  purchased_products    {len(purchased)} items")
+        recommended = traits["recommended_products"]
+        categories = [(stack.personalize.item(i) or {}).get("CATEGORY", "?") for i in recommended]
+        p(f"  recommended_products  {recommended}")
+        p(f"    their categories    {categories}")
