@@ -25,14 +25,25 @@ def _goal(ok: bool) -> str:
 
 
 def render(results: dict[str, Any]) -> str:
+    """The whole table: one section per measure, in this order."""
     lines: list[str] = []
-    add = lines.append
+    for section in (_header, _throughput, _acknowledgement, _cold_start, _packages, _cost, _quality):
+        lines.extend(section(results))
+    lines.extend(["", f"measured in {results['seconds']} s"])
+    return "\n".join(lines)
+
+
+def _header(results: dict[str, Any]) -> list[str]:
     machine = results["machine"]
-    add(
+    return [
         f"segment-personalize bench - Python {machine['python']}, {machine['cpus']} CPUs, "
         f"{machine['machine']}; every event is a known user's interaction (every step runs)"
-    )
+    ]
 
+
+def _throughput(results: dict[str, Any]) -> list[str]:
+    lines: list[str] = []
+    add = lines.append
     t = results["throughput"]
     runs = t["runs"]
     add("")
@@ -70,90 +81,103 @@ def render(results: dict[str, Any]) -> str:
         f"executions that did not succeed: "
         f"{runs['workflowSequential']['failures'] + runs['workflowConcurrent']['failures']}"
     )
+    return lines
 
+
+def _acknowledgement(results: dict[str, Any]) -> list[str]:
     a = results["acknowledgement"]
-    add("")
-    add("Acknowledgement: Segment's invoke until the answer (ms)")
-    add(f"  {'':34}{'median':>12}{'p99':>12}")
-    add(f"  {'entry (starts the execution)':34}{a['entry']['medianMs']:>12.1f}{a['entry']['p99Ms']:>12.1f}")
     base = a["baseline"]
-    add(f"  {'baseline (does all, synchronously)':34}{base['medianMs']:>12.1f}{base['p99Ms']:>12.1f}")
+    return [
+        "",
+        "Acknowledgement: Segment's invoke until the answer (ms)",
+        f"  {'':34}{'median':>12}{'p99':>12}",
+        f"  {'entry (starts the execution)':34}{a['entry']['medianMs']:>12.1f}{a['entry']['p99Ms']:>12.1f}",
+        f"  {'baseline (does all, synchronously)':34}{base['medianMs']:>12.1f}{base['p99Ms']:>12.1f}",
+    ]
 
-    if "coldStart" in results:
-        c = results["coldStart"]
-        add("")
-        add(
-            f"Cold start: import time, median of {c['repeat']} fresh interpreters (ms), and its ratio to "
-            f"import boto3 timed alongside (goal <= {c['goalRatio']})"
+
+def _cold_start(results: dict[str, Any]) -> list[str]:
+    if "coldStart" not in results:
+        return []
+    c = results["coldStart"]
+    lines = [
+        "",
+        f"Cold start: import time, median of {c['repeat']} fresh interpreters (ms), and its ratio to "
+        f"import boto3 timed alongside (goal <= {c['goalRatio']})",
+        f"  {'':16}{'tracing off':>20}{'tracing on (deployed)':>26}{'floor: boto3 + its clients':>30}",
+    ]
+    boto = c["boto3Ms"]
+    lines.append(f"  {'import boto3':16}{boto['tracingOff']:>13.1f}{'':>7}{boto['tracingOn']:>19.1f}")
+    for name in sorted(c["functions"], key=_function_order):
+        entry = c["functions"][name]
+        off, on = entry["tracingOff"], entry["tracingOn"]
+        line = f"  {name:16}{off['ms']:>13.1f}  x{off['ratio']:<5.2f}{on['ms']:>18.1f}  x{on['ratio']:<5.2f}"
+        if "floor" in entry:
+            floor = entry["floor"]
+            clients = ", ".join(entry["clients"]) or "no client"
+            line += f"{floor['ms']:>11.1f}  x{floor['ratio']:<5.2f} {clients}"
+        lines.append(line)
+    return lines
+
+
+def _packages(results: dict[str, Any]) -> list[str]:
+    if "packages" not in results:
+        return []
+    p = results["packages"]
+    if "error" in p:
+        return ["", f"Packages: not built ({p['error']})"]
+    layer = p["sharedLayer"]["unzipped"]
+    lines = [
+        "",
+        f"Packages for python3.12/arm64, unzipped (without boto3 and the Powertools layer; "
+        f"goal <= {_mb(p['goalBytes'])} with the shared layer of {_mb(layer)})",
+    ]
+    for name in sorted(p["functions"], key=_function_order):
+        size = p["functions"][name]
+        ok = size["withSharedLayer"] <= p["goalBytes"]
+        imports = p["importCheck"].get(name, {})
+        note = ""
+        if imports:
+            note = f"; imports alone: {'ok' if imports['ok'] else 'FAILED ' + imports['detail']}"
+        lines.append(
+            f"  {name:22}{_mb(size['unzipped']):>10}  with layer {_mb(size['withSharedLayer']):>9} "
+            f"({_goal(ok)}{note})"
         )
-        add(f"  {'':16}{'tracing off':>20}{'tracing on (deployed)':>26}{'floor: boto3 + its clients':>30}")
-        boto = c["boto3Ms"]
-        add(f"  {'import boto3':16}{boto['tracingOff']:>13.1f}{'':>7}{boto['tracingOn']:>19.1f}")
-        for name in sorted(c["functions"], key=_function_order):
-            entry = c["functions"][name]
-            off, on = entry["tracingOff"], entry["tracingOn"]
-            line = (
-                f"  {name:16}{off['ms']:>13.1f}  x{off['ratio']:<5.2f}{on['ms']:>18.1f}  x{on['ratio']:<5.2f}"
-            )
-            if "floor" in entry:
-                floor = entry["floor"]
-                clients = ", ".join(entry["clients"]) or "no client"
-                line += f"{floor['ms']:>11.1f}  x{floor['ratio']:<5.2f} {clients}"
-            add(line)
+    return lines
 
-    if "packages" in results:
-        p = results["packages"]
-        add("")
-        if "error" in p:
-            add(f"Packages: not built ({p['error']})")
-        else:
-            layer = p["sharedLayer"]["unzipped"]
-            add(
-                f"Packages for python3.12/arm64, unzipped (without boto3 and the Powertools layer; "
-                f"goal <= {_mb(p['goalBytes'])} with the shared layer of {_mb(layer)})"
-            )
-            for name in sorted(p["functions"], key=_function_order):
-                size = p["functions"][name]
-                ok = size["withSharedLayer"] <= p["goalBytes"]
-                imports = p["importCheck"].get(name, {})
-                note = ""
-                if imports:
-                    note = f"; imports alone: {'ok' if imports['ok'] else 'FAILED ' + imports['detail']}"
-                add(
-                    f"  {name:22}{_mb(size['unzipped']):>10}  with layer {_mb(size['withSharedLayer']):>9} "
-                    f"({_goal(ok)}{note})"
-                )
 
+def _cost(results: dict[str, Any]) -> list[str]:
     cost = results["cost"]
     pr = results["prices"]
-    add("")
-    add(
+    lines = [
+        "",
         "Cost per million events, us-east-1 list prices: Standard "
         f"${pr['stepFunctionsStandardPerThousandTransitions']} per 1,000 transitions; Express "
-        f"${pr['stepFunctionsExpressPerMillionRequests']:.2f} per million requests"
-    )
-    add(
+        f"${pr['stepFunctionsExpressPerMillionRequests']:.2f} per million requests",
         f"  + ${pr['stepFunctionsExpressPerGbSecond']:.10f} per GB-s (100 ms, 64 MB); Lambda arm64 "
         f"${pr['lambdaArm64PerMillionRequests']:.2f} per million "
-        f"+ ${pr['lambdaArm64PerGbSecond']:.10f} per GB-s (1 ms) at {cost['memoryMb']} MB"
-    )
-    add(f"  {'':12}{'orchestration':>15}{'Lambda':>10}{'total':>10}  basis")
+        f"+ ${pr['lambdaArm64PerGbSecond']:.10f} per GB-s (1 ms) at {cost['memoryMb']} MB",
+        f"  {'':12}{'orchestration':>15}{'Lambda':>10}{'total':>10}  basis",
+    ]
     designs = cost["perMillionEvents"]
     for design in sorted(designs, key=lambda d: ("STANDARD", "EXPRESS", "baseline").index(d)):
         entry = designs[design]
-        add(
+        lines.append(
             f"  {design:12}{entry['orchestration']:>15.2f}{entry['lambda']:>10.2f}{entry['total']:>10.2f}"
             f"  {entry['basis']}"
         )
-    add("  (durations measured on loopback; on AWS each step also waits on Personalize and Segment)")
+    lines.append("  (durations measured on loopback; on AWS each step also waits on Personalize and Segment)")
+    return lines
 
+
+def _quality(results: dict[str, Any]) -> list[str]:
     q = results["quality"]
-    add("")
-    add(f"Recommendation quality: hit rate at {q['k']} on each actor's held-out last interaction")
-    add(f"  {'':12}{'local model':>13}{'popularity':>12}{'held out':>10}")
+    lines = [
+        "",
+        f"Recommendation quality: hit rate at {q['k']} on each actor's held-out last interaction",
+        f"  {'':12}{'local model':>13}{'popularity':>12}{'held out':>10}",
+    ]
     for name in ("traffic", "synthetic"):
         entry = q[name]
-        add(f"  {name:12}{entry['model']:>13.3f}{entry['popularity']:>12.3f}{entry['heldOut']:>10}")
-    add("")
-    add(f"measured in {results['seconds']} s")
-    return "\n".join(lines)
+        lines.append(f"  {name:12}{entry['model']:>13.3f}{entry['popularity']:>12.3f}{entry['heldOut']:>10}")
+    return lines

@@ -36,9 +36,9 @@ def _quiet_import() -> Iterator[None]:
 
 
 with _quiet_import():
-    from stepfunctions.steps import Catch, Chain, Choice, ChoiceRule, Graph, Pass, Succeed, Task  # noqa: E402
-    from stepfunctions.steps import Fail as _SdkFail  # noqa: E402
-    from stepfunctions.steps import Retry as _SdkRetry  # noqa: E402
+    from stepfunctions.steps import Catch, Chain, Choice, ChoiceRule, Graph, Pass, Succeed, Task
+    from stepfunctions.steps import Fail as _SdkFail
+    from stepfunctions.steps import Retry as _SdkRetry
 
 JITTER_STRATEGIES = ("FULL", "NONE")
 

@@ -35,7 +35,7 @@ class InvokeServer:
             # headers and body are separate writes: without this, delayed ACKs stall each answer ~40 ms
             disable_nagle_algorithm = True
 
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 path = urlsplit(self.path).path

@@ -179,7 +179,7 @@ class PersonalizeService:
             status, code, message = error.status, error.code, error.message
             headers["X-Amzn-ErrorType"] = error.code
             payload = json.dumps({"message": error.message}).encode()
-        except Exception as error:  # noqa: BLE001 - a server answers 500 rather than dropping the connection
+        except Exception as error:
             if self._closed:  # a slow (delayed) request outlived close()
                 return self._closed_answer()
             logger.exception("local Personalize failed on %s %s", method, path)

@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
-    print(service.start(host=args.host, port=args.port), flush=True)  # noqa: T201 - the CLI's output
+    print(service.start(host=args.host, port=args.port), flush=True)
     try:
         done.wait()
     except KeyboardInterrupt:

@@ -243,10 +243,10 @@ class SegmentBackend:
         }
 
     def messages(
-        self, type: str | None = None, status: str | None = None, with_meta: bool = False
+        self, message_type: str | None = None, status: str | None = None, with_meta: bool = False
     ) -> list[dict[str, Any]]:
         """Stored messages in arrival order; bodies only, or records with ``status``, ``reason``, ... ."""
-        rows = self.store.message_rows(type=type, status=status)
+        rows = self.store.message_rows(message_type=message_type, status=status)
         if not with_meta:
             return [r["body"] for r in rows]
         return [

@@ -258,13 +258,13 @@ class SegmentService:
         profile_id = self.backend.profile_id_for(external_id)
         return None if profile_id is None else self.backend.events(profile_id)
 
-    def messages(self, type: str | None = None, status: str | None = None) -> list[dict[str, Any]]:
+    def messages(self, message_type: str | None = None, status: str | None = None) -> list[dict[str, Any]]:
         """Stored message bodies (with ``receivedAt``) in arrival order, filtered by ``type``/``status``."""
-        return self.backend.messages(type=type, status=status)
+        return self.backend.messages(message_type=message_type, status=status)
 
-    def message_log(self, type: str | None = None, status: str | None = None) -> list[dict[str, Any]]:
+    def message_log(self, message_type: str | None = None, status: str | None = None) -> list[dict[str, Any]]:
         """Stored messages with ``status`` (applied/rejected), ``reason``, ``duplicates``, ``writeKeyId``."""
-        return self.backend.messages(type=type, status=status, with_meta=True)
+        return self.backend.messages(message_type=message_type, status=status, with_meta=True)
 
     def set_traits(self, external_id: str, traits: dict[str, Any]) -> None:
         """Seed traits on a profile directly (merged like an identify; the profile is created if needed)."""
@@ -407,7 +407,7 @@ class SegmentService:
         if route == ("GET", "health"):
             return JsonAnswer(200, {"ok": True, "space_id": self.space_id})
         if route == ("GET", "messages"):
-            records = self.message_log(type=query.get("type"), status=query.get("status"))
+            records = self.message_log(message_type=query.get("type"), status=query.get("status"))
             for key, column in (("user_id", "userId"), ("anonymous_id", "anonymousId")):
                 if key in query:
                     records = [r for r in records if r[column] == query[key]]

@@ -147,13 +147,15 @@ class SegmentStore:
             {**row, "body": json.dumps(row["body"])},
         )
 
-    def message_rows(self, type: str | None = None, status: str | None = None) -> list[dict[str, Any]]:
-        """Stored messages in arrival order, filtered by ``type`` and ``status``."""
+    def message_rows(
+        self, message_type: str | None = None, status: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Stored messages in arrival order, filtered by ``message_type`` and ``status``."""
         sql, args = "SELECT * FROM messages", []
         where = []
-        if type is not None:
+        if message_type is not None:
             where.append("type = ?")
-            args.append(type)
+            args.append(message_type)
         if status is not None:
             where.append("status = ?")
             args.append(status)

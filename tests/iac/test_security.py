@@ -173,7 +173,7 @@ def test_a_trust_policy_for_any_external_id_is_refused(validation: Validation) -
 # --- the evaluator itself
 
 
-POLICY = {
+POLICY: dict[str, Any] = {
     "Version": "2012-10-17",
     "Statement": [
         {

@@ -1,15 +1,37 @@
-"""Fixtures for the unit tests of the step functions: module loading with settings, loopback HTTP servers."""
+"""Fixtures for the unit tests of the step functions: module loading with settings, loopback HTTP servers.
+
+Unit tests make no network calls, by rule: every test of this layer runs with sockets disabled
+(pytest-socket). A test that starts a server of its own on 127.0.0.1 may connect to loopback only: it uses
+one of :data:`LOOPBACK_FIXTURES`, or carries ``pytest.mark.allow_hosts(["127.0.0.1"])`` itself.
+"""
 
 from __future__ import annotations
 
 import os
 import socket
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from types import ModuleType
 
 import pytest
 
 from tests.fakes.http import LoopbackServer
+
+UNIT_DIR = Path(__file__).resolve().parent
+#: Fixtures that start a server of their own on 127.0.0.1 (or hold a port where nothing listens).
+LOOPBACK_FIXTURES = frozenset({"http_server", "closed_port_url"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Sockets off for every unit test; loopback only for one that starts its own server."""
+    for item in items:
+        if not item.path.is_relative_to(UNIT_DIR) or item.get_closest_marker("allow_hosts"):
+            continue
+        if LOOPBACK_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.allow_hosts(["127.0.0.1"]))
+        else:
+            item.add_marker(pytest.mark.disable_socket)
+
 
 #: Variables that configure the step functions; cleared before each load so a test sees only its own.
 _SETTING_PREFIXES = (

@@ -36,7 +36,7 @@ def test_serve_answers_other_processes_and_stops_on_ctrl_c(tmp_path: Path) -> No
         text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
         # as a shell or CI starts a background job: SIGINT inherited as ignored; Ctrl-C must still stop it
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),  # noqa: PLW1509
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
     )
     try:
         banner = ""
@@ -49,9 +49,11 @@ def test_serve_answers_other_processes_and_stops_on_ctrl_c(tmp_path: Path) -> No
             banner += line
         match = re.search(r"lambda \(Invoke API\)\s+(\S+)", banner)
         assert match, banner
-        credentials = {"region_name": "us-east-1", "aws_access_key_id": "x", "aws_secret_access_key": "x"}
+        session = boto3.session.Session(
+            region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
+        )
         # when another process hands a Segment message to the entry function, as Segment does
-        entry = boto3.client("lambda", endpoint_url=match.group(1), **credentials)
+        entry = session.client("lambda", endpoint_url=match.group(1))
         message = load_event("track_sku")
         answer = json.loads(
             entry.invoke(FunctionName="segment-personalize-entry", Payload=json.dumps(message))[
@@ -61,7 +63,7 @@ def test_serve_answers_other_processes_and_stops_on_ctrl_c(tmp_path: Path) -> No
         started = answer["started"][0]
         assert started["status"] == "started"
         # then the execution runs and can be followed through moto's Step Functions endpoint
-        sfn = boto3.client("stepfunctions", endpoint_url=f"http://127.0.0.1:{moto_port}", **credentials)
+        sfn = session.client("stepfunctions", endpoint_url=f"http://127.0.0.1:{moto_port}")
         for _ in range(100):
             status = sfn.describe_execution(executionArn=started["executionArn"])["status"]
             if status != "RUNNING":

@@ -49,7 +49,7 @@ FEWER = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCh
 
 # --- strategies ------------------------------------------------------------------------------------------
 #: Text without surrogates (JSON from Segment is UTF-8) but with every other odd code point.
-odd_text = st.text(st.characters(exclude_categories=("Cs",)), max_size=30)
+odd_text = st.text(st.characters(exclude_categories=["Cs"]), max_size=30)
 json_scalars = (
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | odd_text
 )
@@ -369,7 +369,7 @@ class FakeStepFunctions:
 
 
 @pytest.fixture
-def entry(load_app: Callable[..., ModuleType]) -> ModuleType:
+def entry(load_app: Callable[..., ModuleType]) -> Any:
     return load_app("entry", STATE_MACHINE_ARN=STATE_MACHINE_ARN)
 
 
@@ -408,7 +408,7 @@ sfn_failures = st.sampled_from(
 @example(payload=DEEP, failure=None, fail_at=0)
 @example(payload=[MEGABYTE, FIXTURES["track_sku"]], failure=None, fail_at=0)
 def test_entry_starts_one_execution_per_message_or_names_the_problem(
-    entry: ModuleType, payload: Any, failure: Exception | None, fail_at: int
+    entry: Any, payload: Any, failure: Exception | None, fail_at: int
 ) -> None:
     sfn = FakeStepFunctions(failure, fail_at)
     entry.sfn = sfn

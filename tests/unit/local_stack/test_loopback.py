@@ -10,7 +10,8 @@ import pytest
 
 from local_stack.loopback import JsonAnswer, JsonLoopbackServer, JsonRequest, JsonRequestHandler
 
-pytestmark = pytest.mark.unit
+# Each test starts its own server on 127.0.0.1 (the server fixture): loopback only (tests/unit/conftest.py).
+pytestmark = [pytest.mark.unit, pytest.mark.allow_hosts(["127.0.0.1"])]
 
 
 class _SmallBodies(JsonRequestHandler):

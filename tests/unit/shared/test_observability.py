@@ -76,6 +76,7 @@ def test_tracing_off_builds_no_tracer_and_patches_nothing() -> None:
     assert seen == {"tracer": False, "patched": []}
 
 
+@pytest.mark.allow_hosts(["127.0.0.1"])  # it starts its own X-Ray daemon stand-in on loopback
 def test_a_traced_invocation_sends_its_segment_to_the_daemon() -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as daemon:
         daemon.bind(("127.0.0.1", 0))

@@ -75,7 +75,7 @@ def secret_or_value(value: str | None, secret_arn: str | None, setting: str) -> 
 
     try:
         secret = get_secret(secret_arn, max_age=300)
-    except Exception as error:  # noqa: BLE001 - any failure here is a deployment problem
+    except Exception as error:
         raise ConfigurationError(f"{setting}_SECRET_ARN could not be read: {type(error).__name__}") from error
     if not isinstance(secret, str) or not secret:
         raise ConfigurationError(f"{setting}_SECRET_ARN holds no SecretString")

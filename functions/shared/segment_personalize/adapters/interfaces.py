@@ -21,7 +21,8 @@ if TYPE_CHECKING:
 class ExecutionStarter(Protocol):
     """StartExecution of the workflow (entry): a boto3 ``stepfunctions`` client."""
 
-    def start_execution(self, *, stateMachineArn: str, name: str, input: str) -> Mapping[str, Any]: ...
+    # boto3's own parameter names
+    def start_execution(self, *, stateMachineArn: str, name: str, input: str) -> Mapping[str, Any]: ...  # noqa: N803, A002
 
 
 class EventTracker(Protocol):

@@ -78,7 +78,7 @@ def test_sync_identify_arrives_with_the_library_request_shape(segment: SegmentSe
     assert (request["method"], request["target"]) == ("POST", "/v1/batch")
     assert request["user-agent"].startswith("analytics-python/")
     assert request["authorization"] == "Basic " + base64.b64encode(f"{WRITE_KEY}:".encode()).decode()
-    [message] = segment.messages(type="identify")
+    [message] = segment.messages(message_type="identify")
     assert (message["userId"], message["anonymousId"]) == ("u1", "a1")
     assert message["traits"] == {"email": "u1@example.com", "plan": "pro"}
     assert "writeKey" not in message
@@ -108,7 +108,7 @@ def test_a_repeated_message_id_is_accepted_but_applied_once(segment: SegmentServ
     client.identify("u1", {"plan": "free"}, message_id="dup-1")
     client.identify("u1", {"plan": "pro"}, message_id="dup-1")  # a redelivery: 200 again, no effect
 
-    [record] = segment.message_log(type="identify")
+    [record] = segment.message_log(message_type="identify")
     assert record["duplicates"] == 1
     assert segment.profile_traits("user_id:u1") == {"plan": "free"}
 
@@ -159,7 +159,7 @@ def test_async_gzip_client_delivers_everything_on_flush(
     assert errors == []
     assert encodings
     assert set(encodings) == {"gzip"}
-    assert len(segment.messages(type="track")) == 5
+    assert len(segment.messages(message_type="track")) == 5
     assert segment.profile_traits("user_id:u1") == {"plan": "pro"}
     assert segment.profile_traits("anonymous_id:a1") == {"plan": "pro"}  # same profile
     assert len(segment.profile_events("user_id:u1") or []) == 7
@@ -427,7 +427,7 @@ def test_parallel_senders_lose_nothing(segment: SegmentService) -> None:
     for t in threads:
         t.join()
 
-    assert len(segment.messages(type="track")) == 8 * 15
+    assert len(segment.messages(message_type="track")) == 8 * 15
     assert len(segment.profiles()) == 8
 
 

@@ -112,5 +112,6 @@ def test_a_server_never_started_stops_at_once() -> None:
     stopper.start()
     stopper.join(timeout=5)
     assert not stopper.is_alive()  # shutdown() alone would wait forever for a loop that never ran
+    host, port = server.server_address[:2]
     with pytest.raises(ConnectionRefusedError):
-        socket.create_connection(server.server_address[:2], timeout=1)
+        socket.create_connection((str(host), int(port)), timeout=1)

@@ -38,7 +38,7 @@ TRACKING_ID = "0123abcd-tracker"
 SENT_AT = 1700000000.123
 
 
-class ProcessDied(BaseException):  # noqa: N818 - stands for Lambda killing the process mid-call
+class ProcessDied(BaseException):
     """Not an Exception: Powertools cannot clean up after it, as after a timeout or a crash."""
 
 
@@ -53,7 +53,7 @@ def dynamodb() -> Iterator[Any]:
 
 @pytest.fixture
 def track(load_app: Callable[..., ModuleType], dynamodb: Any) -> tuple[ModuleType, FakeEventTracker]:
-    module = load_app("track", PERSONALIZE_TRACKING_ID=TRACKING_ID, IDEMPOTENCY_TABLE=TABLE)
+    module: Any = load_app("track", PERSONALIZE_TRACKING_ID=TRACKING_ID, IDEMPOTENCY_TABLE=TABLE)
     events = FakeEventTracker()
     module.personalize = events  # the adapter pattern: load_app reloads the module for the next test
     return module, events
@@ -61,7 +61,7 @@ def track(load_app: Callable[..., ModuleType], dynamodb: Any) -> tuple[ModuleTyp
 
 @pytest.fixture
 def sync_profile(load_app: Callable[..., ModuleType], dynamodb: Any) -> tuple[ModuleType, FakeSegment]:
-    module = load_app(
+    module: Any = load_app(
         "sync_profile",
         SEGMENT_WRITE_KEY="write-key",
         SEGMENT_HOST="http://127.0.0.1:9",
@@ -153,7 +153,7 @@ def test_another_message_and_another_tracker_are_tracked(
     assert events.sent == [["m1-0", "m1-1", "m1-2"], ["m2-0", "m2-1", "m2-2"]]
     # the same events into another event tracker are another unit of work
     other = load_app("track", PERSONALIZE_TRACKING_ID="another-tracker", IDEMPOTENCY_TABLE=TABLE)
-    other.personalize = events
+    other.personalize = events  # type: ignore[attr-defined]  # a swapped adapter
     other.lambda_handler(track_payload(3, "m1"), lambda_context)
     assert events.sent[-1] == ["m1-0", "m1-1", "m1-2"]
     assert len(events.sent) == 3
@@ -226,7 +226,7 @@ def test_without_idempotency_table_everything_is_sent_and_the_cold_start_says_so
     caplog.clear()
     assert module.idempotency.enabled is False
     events = FakeEventTracker()
-    module.personalize = events
+    module.personalize = events  # type: ignore[attr-defined]  # a swapped adapter
     # when the same input comes twice
     first = module.lambda_handler(track_payload(12), lambda_context)
     second = module.lambda_handler(track_payload(12), lambda_context)
@@ -246,7 +246,7 @@ def test_a_missing_table_is_a_configuration_error_and_nothing_is_sent(
     load_app: Callable[..., ModuleType], dynamodb: Any, lambda_context: LambdaContext
 ) -> None:
     module = load_app("track", PERSONALIZE_TRACKING_ID=TRACKING_ID, IDEMPOTENCY_TABLE="not-created")
-    module.personalize = events = FakeEventTracker()
+    module.personalize = events = FakeEventTracker()  # type: ignore[attr-defined]  # a swapped adapter
     with pytest.raises(ConfigurationError, match="IDEMPOTENCY_TABLE not-created: ResourceNotFoundException"):
         module.lambda_handler(track_payload(1), lambda_context)
     assert events.attempts == []
@@ -302,7 +302,7 @@ def test_sync_without_idempotency_table_sends_every_time(
     load_app: Callable[..., ModuleType], lambda_context: LambdaContext
 ) -> None:
     module = load_app("sync_profile", SEGMENT_WRITE_KEY="write-key", SEGMENT_HOST="http://127.0.0.1:9")
-    module.segment = segment = FakeSegment()
+    module.segment = segment = FakeSegment()  # type: ignore[attr-defined]  # a swapped adapter
     first = module.lambda_handler(sync_payload(), lambda_context)
     second = module.lambda_handler(sync_payload(), lambda_context)
     assert first["identifyMessageId"] == second["identifyMessageId"]  # Segment dedupes these

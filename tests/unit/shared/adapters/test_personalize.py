@@ -46,8 +46,13 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(scope="module")
 def clients() -> dict[str, Any]:
-    """One client per service for the module (building one takes a while); each test stubs it anew."""
-    session = boto3.session.Session(region_name="us-east-1")
+    """One client per service for the module (building one takes a while); each test stubs it anew.
+
+    Module-scoped, so it runs before the per-test fake credentials: it brings its own, or botocore would
+    look for credentials on the instance metadata endpoint (a network call pytest-socket refuses)."""
+    session = boto3.session.Session(
+        region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing"
+    )
     return {
         "personalize-events": session.client(
             "personalize-events", config=NO_RETRY, endpoint_url="https://personalize-events.invalid"
