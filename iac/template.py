@@ -39,7 +39,10 @@ PARTITION = "aws"
 ARTIFACT_BUCKET = "segment-personalize-artifacts"  # stands in for the bucket `sam deploy` uploads to
 STACK_NAME = "segment-personalize"
 
-SEGMENT_PRINCIPAL = "arn:aws:iam::595280932656:role/customer-personalize-prod-destination-access"
+#: Segment's AWS account: the principal its destination pages give the role's trust policy (template.yaml).
+SEGMENT_PRINCIPAL = "arn:aws:iam::595280932656:root"
+#: A principal of Segment's account, as the destination's calls arrive (any role of that account).
+SEGMENT_CALLER = "arn:aws:sts::595280932656:assumed-role/segment-destinations/centrifuge"
 POWERTOOLS_PARAMETER = "/aws/service/powertools/python/arm64/python3.12/latest"
 RUNTIME = "python3.12"
 ARCHITECTURE = "arm64"
@@ -68,6 +71,12 @@ SECRET_SETTINGS = {
 
 #: The only actions granted on Resource "*", and why the service requires it.
 STAR_RESOURCE_ALLOWLIST = {
+    "personalize:PutEvents": (
+        "the PutEvents API reference: a Lambda function that calls PutEvents needs personalize:PutEvents "
+        "with the wildcard * in the Resource element "
+        "(https://docs.aws.amazon.com/personalize/latest/dg/API_UBS_PutEvents.html); Track's role only"
+    ),
+} | {
     action: "CloudWatch Logs log delivery (state machine logging) supports no resource-level permissions"
     for action in (
         "logs:CreateLogDelivery",
@@ -117,13 +126,12 @@ BASE_PARAMETERS = {
     "PersonalizeTrackingId": "0f0e0d0c-0b0a-0908-0706-050403020100",
     "PersonalizeCampaignArn": f"arn:aws:personalize:{REGION}:{ACCOUNT}:campaign/shop",
 }
-#: Every optional feature on: recommender, filter, Profile API, event tracker ARN, alarm e-mail, EXPRESS.
+#: Every optional feature on: recommender, filter, Profile API, alarm e-mail, EXPRESS.
 FULL_PARAMETERS = {
     **BASE_PARAMETERS,
     "WorkflowType": "EXPRESS",
     "PersonalizeCampaignArn": "",
     "PersonalizeRecommenderArn": f"arn:aws:personalize:{REGION}:{ACCOUNT}:recommender/shop",
-    "PersonalizeEventTrackerArn": f"arn:aws:personalize:{REGION}:{ACCOUNT}:event-tracker/shop",
     "PersonalizeFilterArn": f"arn:aws:personalize:{REGION}:{ACCOUNT}:filter/not-purchased",
     "PersonalizeFilterValues": '{"CATEGORY": ["shoes", "bags"]}',
     "PersonalizeMetadataColumns": "CATEGORY_L1,PRICE",

@@ -17,6 +17,7 @@ from iac.policies import (
     allowed,
     as_list,
     flatten_sub,
+    role_of,
     role_statements,
     statements,
 )
@@ -71,9 +72,7 @@ def test_segment_trust_policy_is_segments_principal_with_the_external_id(validat
     check_trust_policy(validation)
     trust = validation.resolved("base").properties("SegmentDestinationRole")["AssumeRolePolicyDocument"]
     (statement,) = trust["Statement"]
-    assert statement["Principal"] == {
-        "AWS": "arn:aws:iam::595280932656:role/customer-personalize-prod-destination-access"
-    }
+    assert statement["Principal"] == {"AWS": "arn:aws:iam::595280932656:root"}
     assert statement["Condition"] == {"StringEquals": {"sts:ExternalId": "ws_validate"}}
     assert statement["Action"] == "sts:AssumeRole"
 
@@ -194,12 +193,14 @@ def test_every_star_resource_is_on_the_allowlist(validation: Validation) -> None
     }
     assert on_star
     assert on_star <= set(STAR_RESOURCE_ALLOWLIST)
-    assert all(action.startswith("logs:") for action in on_star)
+    # PutEvents, as its API reference requires of a Lambda function, and the log deliveries: nothing else
+    assert "personalize:PutEvents" in on_star
+    assert all(action.startswith("logs:") for action in on_star - {"personalize:PutEvents"})
 
 
 def test_a_star_resource_off_the_allowlist_is_refused() -> None:
-    with pytest.raises(CheckFailed, match=r"grants \['personalize:PutEvents'\] on Resource '\*'"):
-        check_star_resources(modified(extra_statement("personalize:PutEvents", "*")))
+    with pytest.raises(CheckFailed, match=r"grants \['personalize:GetRecommendations'\] on Resource '\*'"):
+        check_star_resources(modified(extra_statement("personalize:GetRecommendations", "*")))
 
 
 def _check_entry(label: str, resolved: Resolved) -> None:
@@ -222,17 +223,21 @@ def _check_entry(label: str, resolved: Resolved) -> None:
 
 
 def _check_personalize(label: str, resolved: Resolved) -> None:
-    """track: PutEvents on the event tracker(s); recommend: GetRecommendations on the campaign or
-    recommender, and the filter."""
+    """track: PutEvents on ``*``, as its API reference requires of a Lambda function (on an event tracker's
+    ARN every call would be denied), in a statement of that one action, and no other role may; recommend:
+    GetRecommendations on the campaign or recommender, and the filter."""
     params = resolved.parameters
     put = allowed(role_statements(resolved, "TrackFunction"), "personalize:PutEvents")
-    tracker = (
-        params["PersonalizeEventTrackerArn"] or f"{ARN_PREFIX}:personalize:{REGION_ACCOUNT}:event-tracker/*"
-    )
     require(
-        len(put) == 1 and [flatten_sub(r) for r in put[0].resources] == [tracker],
-        f"{label}: track's PutEvents resources are {[p.resources for p in put]}",
+        len(put) == 1 and put[0].resources == ("*",),
+        f"{label}: track's PutEvents is granted on {[p.resources for p in put]}: the PutEvents API reference "
+        "requires Resource '*' for a Lambda function (every call would be AccessDeniedException)",
     )
+    require(put[0].actions == ("personalize:PutEvents",), f"{label}: PutEvents shares {put[0].actions}")
+    others = {s.owner for s in allowed(statements(resolved), "personalize:PutEvents")} - {
+        role_of(resolved, "TrackFunction")
+    }
+    require(not others, f"{label}: {sorted(others)} may PutEvents too")
     get = allowed(role_statements(resolved, "RecommendFunction"), "personalize:GetRecommendations")
     source = params["PersonalizeCampaignArn"] or params["PersonalizeRecommenderArn"]
     targets = [source] + ([params["PersonalizeFilterArn"]] if params["PersonalizeFilterArn"] else [])
@@ -304,7 +309,34 @@ def test_each_function_reaches_only_its_own_resources(validation: Validation) ->
         FULL_PARAMETERS["PersonalizeFilterArn"],
     ]
     (put,) = allowed(role_statements(full, "TrackFunction"), "personalize:PutEvents")
-    assert put.resources == (FULL_PARAMETERS["PersonalizeEventTrackerArn"],)
+    assert (put.actions, put.resources) == (("personalize:PutEvents",), ("*",))
+
+
+def put_events_on(resource: str) -> Any:
+    def change(template: dict[str, Any]) -> None:
+        for policy in props(template, "TrackFunction")["Policies"]:
+            for statement in policy.get("Statement", []) if isinstance(policy, dict) else []:
+                if statement.get("Action") == "personalize:PutEvents":
+                    statement["Resource"] = resource
+
+    return change
+
+
+def test_put_events_granted_on_the_event_trackers_is_refused() -> None:
+    # the narrower grant looks safer and would deny every call on AWS
+    tracker = "arn:aws:personalize:us-east-1:123456789012:event-tracker/*"
+    with pytest.raises(CheckFailed, match="requires Resource '\\*' for a Lambda function"):
+        check_function_permissions(modified(put_events_on(tracker)))
+
+
+def test_put_events_on_star_for_another_role_is_refused() -> None:
+    def recommend_too(template: dict[str, Any]) -> None:
+        props(template, "RecommendFunction")["Policies"].append(
+            {"Statement": [{"Effect": "Allow", "Action": "personalize:PutEvents", "Resource": "*"}]}
+        )
+
+    with pytest.raises(CheckFailed, match="RecommendFunctionRole'] may PutEvents too"):
+        check_function_permissions(modified(recommend_too))
 
 
 def test_entry_starting_any_state_machine_is_refused() -> None:

@@ -19,7 +19,7 @@ import pytest
 from iac import security
 from iac.moto_stack import MotoStack
 from iac.security import Request, evaluate
-from iac.template import PARAMETER_SETS, SEGMENT_PRINCIPAL, TEMPLATE, CheckFailed, Validation
+from iac.template import PARAMETER_SETS, SEGMENT_CALLER, SEGMENT_PRINCIPAL, TEMPLATE, CheckFailed, Validation
 
 pytestmark = [pytest.mark.iac, pytest.mark.timeout(180)]
 
@@ -85,25 +85,22 @@ def test_a_skip_without_a_reason_is_refused() -> None:
 
 def refused_requests(external_id: str) -> dict[str, Request]:
     """Requests every Segment role must refuse, with a parameter set's external id filled in."""
-    other_account = "arn:aws:iam::111122223333:role/customer-personalize-prod-destination-access"
+    other_account = "arn:aws:sts::111122223333:assumed-role/segment-destinations/centrifuge"
     return {
-        "Segment without an external id": Request(SEGMENT_PRINCIPAL),
-        "Segment with an empty external id": Request(SEGMENT_PRINCIPAL, context={"sts:ExternalId": ""}),
+        "Segment without an external id": Request(SEGMENT_CALLER),
+        "Segment with an empty external id": Request(SEGMENT_CALLER, context={"sts:ExternalId": ""}),
         "Segment with another workspace's id": Request(
-            SEGMENT_PRINCIPAL, context={"sts:ExternalId": "ws_other"}
+            SEGMENT_CALLER, context={"sts:ExternalId": "ws_other"}
         ),
         "Segment with the id in another case": Request(
-            SEGMENT_PRINCIPAL, context={"sts:ExternalId": external_id.swapcase()}
+            SEGMENT_CALLER, context={"sts:ExternalId": external_id.swapcase()}
         ),
         "Segment with the id as a prefix": Request(
-            SEGMENT_PRINCIPAL, context={"sts:ExternalId": external_id + "-and-more"}
+            SEGMENT_CALLER, context={"sts:ExternalId": external_id + "-and-more"}
         ),
         "another account's role with the id": Request(other_account, context={"sts:ExternalId": external_id}),
-        "Segment's account root with the id": Request(
-            "arn:aws:iam::595280932656:root", context={"sts:ExternalId": external_id}
-        ),
         "Segment tagging a session with the id": Request(
-            SEGMENT_PRINCIPAL, action="sts:TagSession", context={"sts:ExternalId": external_id}
+            SEGMENT_CALLER, action="sts:TagSession", context={"sts:ExternalId": external_id}
         ),
     }
 
@@ -122,7 +119,7 @@ def segment_trust_policies(validation: Validation) -> dict[str, tuple[dict[str, 
 def check_segment_role_needs_external_id(validation: Validation) -> None:
     """Segment assumes its role with the external id, and every request of ``refused_requests`` is denied."""
     for name, (policy, external_id) in segment_trust_policies(validation).items():
-        granted = Request(SEGMENT_PRINCIPAL, context={"sts:ExternalId": external_id})
+        granted = Request(SEGMENT_CALLER, context={"sts:ExternalId": external_id})
         if evaluate(policy, granted) != "allow":
             raise CheckFailed(f"{name}: Segment cannot assume its role even with the external id")
         for what, request in refused_requests(external_id).items():
@@ -134,10 +131,13 @@ def test_segment_assumes_its_role_only_with_the_external_id(validation: Validati
     check_segment_role_needs_external_id(validation)
     for name, (policy, external_id) in segment_trust_policies(validation).items():
         assert external_id == PARAMETER_SETS[name]["SegmentExternalId"]
-        with_id = Request(SEGMENT_PRINCIPAL, context={"sts:ExternalId": external_id})
+        with_id = Request(SEGMENT_CALLER, context={"sts:ExternalId": external_id})
         assert evaluate(policy, with_id) == "allow", name
-        assert evaluate(policy, Request(SEGMENT_PRINCIPAL)) == "deny", name
-        assert evaluate(policy, Request(SEGMENT_PRINCIPAL, context={"sts:ExternalId": "ws_other"})) == "deny"
+        # any principal of Segment's account, as its docs' trust policy has it, but only with the id
+        root = Request(SEGMENT_PRINCIPAL, context={"sts:ExternalId": external_id})
+        assert evaluate(policy, root) == "allow", name
+        assert evaluate(policy, Request(SEGMENT_CALLER)) == "deny", name
+        assert evaluate(policy, Request(SEGMENT_CALLER, context={"sts:ExternalId": "ws_other"})) == "deny"
         for what, request in refused_requests(external_id).items():
             assert evaluate(policy, request) == "deny", f"{name}: {what}"
 
@@ -145,8 +145,8 @@ def test_segment_assumes_its_role_only_with_the_external_id(validation: Validati
 def test_the_role_as_moto_creates_it_has_the_same_trust(moto_stacks: dict[str, MotoStack]) -> None:
     created = moto_stacks["base"].roles["SegmentDestinationRole"]["trust"]
     external_id = PARAMETER_SETS["base"]["SegmentExternalId"]
-    assert evaluate(created, Request(SEGMENT_PRINCIPAL, context={"sts:ExternalId": external_id})) == "allow"
-    assert evaluate(created, Request(SEGMENT_PRINCIPAL)) == "deny"
+    assert evaluate(created, Request(SEGMENT_CALLER, context={"sts:ExternalId": external_id})) == "allow"
+    assert evaluate(created, Request(SEGMENT_CALLER)) == "deny"
 
 
 def test_a_trust_policy_without_the_condition_is_refused(validation: Validation) -> None:
@@ -173,12 +173,14 @@ def test_a_trust_policy_for_any_external_id_is_refused(validation: Validation) -
 # --- the evaluator itself
 
 
+#: A role (not an account) as principal: the evaluator must tell it from another role of its account.
+ROLE = "arn:aws:iam::595280932656:role/destination"
 POLICY: dict[str, Any] = {
     "Version": "2012-10-17",
     "Statement": [
         {
             "Effect": "Allow",
-            "Principal": {"AWS": SEGMENT_PRINCIPAL},
+            "Principal": {"AWS": ROLE},
             "Action": "sts:AssumeRole",
             "Condition": {"StringEquals": {"sts:ExternalId": "ws_1"}},
         }
@@ -189,18 +191,16 @@ POLICY: dict[str, Any] = {
 @pytest.mark.parametrize(
     ("request_", "decision"),
     [
-        (Request(SEGMENT_PRINCIPAL, context={"sts:ExternalId": "ws_1"}), "allow"),
+        (Request(ROLE, context={"sts:ExternalId": "ws_1"}), "allow"),
         (
-            Request(SEGMENT_PRINCIPAL, context={"STS:EXTERNALID": "ws_1"}),
+            Request(ROLE, context={"STS:EXTERNALID": "ws_1"}),
             "allow",
         ),  # keys are case-insensitive
-        (Request(SEGMENT_PRINCIPAL, context={"sts:ExternalId": "WS_1"}), "deny"),  # values are not
-        (Request(SEGMENT_PRINCIPAL), "deny"),
+        (Request(ROLE, context={"sts:ExternalId": "WS_1"}), "deny"),  # values are not
+        (Request(ROLE), "deny"),
         (Request("arn:aws:iam::595280932656:role/other", context={"sts:ExternalId": "ws_1"}), "deny"),
         (
-            Request(
-                SEGMENT_PRINCIPAL, action="sts:AssumeRoleWithWebIdentity", context={"sts:ExternalId": "ws_1"}
-            ),
+            Request(ROLE, action="sts:AssumeRoleWithWebIdentity", context={"sts:ExternalId": "ws_1"}),
             "deny",
         ),
     ],
@@ -217,15 +217,15 @@ def test_evaluate_deny_wins_and_negated_operators_hold_on_missing_keys() -> None
         "Condition": {"StringNotEquals": {"aws:x": "1"}},
     }
     policy = {"Statement": [*POLICY["Statement"], deny]}
-    allowed = Request(SEGMENT_PRINCIPAL, context={"sts:ExternalId": "ws_1", "aws:x": "1"})
+    allowed = Request(ROLE, context={"sts:ExternalId": "ws_1", "aws:x": "1"})
     assert evaluate(policy, allowed) == "allow"
     # aws:x missing: StringNotEquals holds, so the Deny applies
-    assert evaluate(policy, Request(SEGMENT_PRINCIPAL, context={"sts:ExternalId": "ws_1"})) == "deny"
+    assert evaluate(policy, Request(ROLE, context={"sts:ExternalId": "ws_1"})) == "deny"
     account = {"Statement": [{**POLICY["Statement"][0], "Principal": {"AWS": "595280932656"}}]}
-    assert evaluate(account, Request(SEGMENT_PRINCIPAL, context={"sts:ExternalId": "ws_1"})) == "allow"
+    assert evaluate(account, Request(ROLE, context={"sts:ExternalId": "ws_1"})) == "allow"
     unknown = {"Statement": [{**POLICY["Statement"][0], "Condition": {"NumericEquals": {"a": "1"}}}]}
     with pytest.raises(ValueError, match="not supported"):
-        evaluate(unknown, Request(SEGMENT_PRINCIPAL))
+        evaluate(unknown, Request(ROLE))
 
 
 def test_evaluate_agrees_with_moto_where_motos_evaluator_is_sound() -> None:
@@ -233,7 +233,7 @@ def test_evaluate_agrees_with_moto_where_motos_evaluator_is_sound() -> None:
 
     moto_policy = IAMPolicy(json.dumps(POLICY))
     role = "arn:aws:iam::123456789012:role/segment"
-    for principal in (SEGMENT_PRINCIPAL, "arn:aws:iam::111122223333:role/other"):
+    for principal in (ROLE, "arn:aws:iam::111122223333:role/other"):
         for external_id in ("ws_1", "ws_2"):
             ours = evaluate(POLICY, Request(principal, context={"sts:ExternalId": external_id}))
             theirs = moto_policy.is_action_permitted(

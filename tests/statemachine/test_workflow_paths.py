@@ -323,6 +323,24 @@ def test_a_rejected_personalize_request_is_dead_lettered_at_once(
     assert letter["failedState"] == "Track"
 
 
+def test_a_permission_the_role_lacks_is_dead_lettered_at_once_with_the_permission_named(
+    engine: LocalEngine, services: Services
+) -> None:
+    # given Track's execution role may not call PutEvents (as when granted on an event tracker's ARN)
+    event = load_event("track_sku")
+    services.events.fail("put_events", "AccessDeniedException", 403)
+
+    description, history = run(engine, event)
+
+    # then it is not retried (waiting fixes no role) and the dead letter says which permission to grant
+    assert lambda_outcomes(history, "Track") == ["PermissionDenied"]
+    assert engine.retry_waits == []
+    assert description["error"] == "PermissionDenied"
+    (letter,) = engine.dead_letters()
+    assert letter["failedState"] == "Track"
+    assert "personalize:PutEvents was denied" in json.loads(letter["error"]["Cause"])["errorMessage"]
+
+
 def test_a_throttled_profile_api_is_retried_then_filtering_goes_on(
     engine: LocalEngine, services: Services
 ) -> None:

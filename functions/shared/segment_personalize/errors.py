@@ -18,6 +18,25 @@ class ConfigurationError(SegmentPersonalizeError):
     """A setting is missing or malformed; raised at cold start and names the setting."""
 
 
+class PermissionDenied(ConfigurationError):
+    """An AWS call was refused with AccessDeniedException: this function's execution role lacks a permission,
+    which the message names. An operator must fix the role (``iac/template.yaml`` grants what each function
+    calls), so it is not retried: the event is dead-lettered with this cause, to be redriven once fixed. The
+    event itself was fine: it is not rejected."""
+
+
+#: Error codes of an AWS call the caller's IAM policies refused.
+ACCESS_DENIED_CODES = frozenset({"AccessDeniedException", "AccessDenied", "UnauthorizedOperation"})
+
+
+def permission_denied(action: str, code: str, message: str) -> PermissionDenied:
+    """The PermissionDenied of an AWS call refused with ``code``: names the IAM ``action`` the role needs."""
+    return PermissionDenied(
+        f"{action} was denied ({code}): this function's execution role needs it; fix the role "
+        f"(iac/template.yaml) and redrive the dead letters. AWS said: {message[:200]}"
+    )
+
+
 # --- input ---------------------------------------------------------------------------------------------
 class InvalidSegmentEvent(SegmentPersonalizeError):
     """The Segment message cannot be processed; the message says which field and what was wrong."""

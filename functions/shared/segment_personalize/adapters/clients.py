@@ -16,7 +16,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from segment_personalize.errors import ConfigurationError
+from segment_personalize.errors import ACCESS_DENIED_CODES, ConfigurationError, permission_denied
 
 
 @dataclass(frozen=True)
@@ -128,7 +128,25 @@ def secret_or_value(value: str | None, secret_arn: str | None, setting: str) -> 
     try:
         secret = get_secret(secret_arn, max_age=300)
     except Exception as error:
-        raise ConfigurationError(f"{setting}_SECRET_ARN could not be read: {type(error).__name__}") from error
+        code = _client_error_code(error)
+        if code in ACCESS_DENIED_CODES:
+            raise permission_denied(
+                f"secretsmanager:GetSecretValue on {setting}_SECRET_ARN", code, ""
+            ) from error
+        raise ConfigurationError(
+            f"{setting}_SECRET_ARN could not be read: {code or type(error).__name__}"
+        ) from error
     if not isinstance(secret, str) or not secret:
         raise ConfigurationError(f"{setting}_SECRET_ARN holds no SecretString")
     return secret
+
+
+def _client_error_code(error: BaseException) -> str:
+    """The AWS error code of ``error`` or of what it was raised from (Powertools wraps botocore's), or ""."""
+    seen: BaseException | None = error
+    while seen is not None:
+        response = getattr(seen, "response", None)
+        if isinstance(response, dict):
+            return str(response.get("Error", {}).get("Code", ""))
+        seen = seen.__cause__ or seen.__context__
+    return ""

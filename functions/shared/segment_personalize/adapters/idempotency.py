@@ -46,16 +46,22 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 from botocore.exceptions import ClientError
 
 from segment_personalize.adapters.clients import client
-from segment_personalize.errors import ConfigurationError, IdempotencyStoreUnavailable, StepAlreadyInProgress
+from segment_personalize.errors import (
+    ACCESS_DENIED_CODES,
+    ConfigurationError,
+    IdempotencyStoreUnavailable,
+    StepAlreadyInProgress,
+    permission_denied,
+)
 from segment_personalize.observability import logger
 
 #: How long a completed record answers repeats: 24 h (Segment redelivers for up to 4 h; see above).
 COMPLETED_RECORD_SECONDS = 24 * 60 * 60
 
 #: DynamoDB error codes that mean the table is missing or misconfigured, not a passing failure.
-_CONFIGURATION_CODES = frozenset(
-    {"ResourceNotFoundException", "AccessDeniedException", "ValidationException"}
-)
+_CONFIGURATION_CODES = frozenset({"ResourceNotFoundException", "ValidationException"})
+#: What Powertools' DynamoDB persistence layer calls, and so what an AccessDeniedException refused.
+_DYNAMODB_ACTIONS = "dynamodb:GetItem, PutItem, UpdateItem and DeleteItem"
 
 Work = Callable[[], dict[str, Any]]
 
@@ -163,7 +169,11 @@ class Idempotency:
 
     def _store_error(self, error: IdempotencyPersistenceLayerError) -> Exception:
         cause = error.__cause__
-        code = str(cause.response.get("Error", {}).get("Code", "")) if isinstance(cause, ClientError) else ""
+        details = cause.response.get("Error", {}) if isinstance(cause, ClientError) else {}
+        code = str(details.get("Code", ""))
+        if code in ACCESS_DENIED_CODES:
+            message = str(details.get("Message", ""))
+            return permission_denied(f"{_DYNAMODB_ACTIONS} on {self.table_name}", code, message)
         if code in _CONFIGURATION_CODES:
             return ConfigurationError(
                 f"IDEMPOTENCY_TABLE {self.table_name}: {code}; the table must exist, be reachable by this "

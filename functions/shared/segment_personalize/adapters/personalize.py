@@ -20,10 +20,12 @@ from botocore.exceptions import ConnectionError as BotocoreConnectionError
 
 from segment_personalize.contract import RecommendedItem
 from segment_personalize.errors import (
+    ACCESS_DENIED_CODES,
     ConfigurationError,
     PersonalizeRejected,
     PersonalizeThrottled,
     PersonalizeUnavailable,
+    permission_denied,
 )
 from segment_personalize.limits import (
     MAX_EVENTS_PER_CALL,
@@ -66,6 +68,8 @@ def translate_client_error(error: ClientError, operation: str) -> Exception:
     message = str(details.get("Message", ""))
     status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
     text = f"{operation} failed: {code} (HTTP {status or 'unknown'}): {message}".rstrip(": ")
+    if code in ACCESS_DENIED_CODES:
+        return permission_denied(f"personalize:{operation}", code, message)
     if code in THROTTLING_CODES or status == 429:
         return PersonalizeThrottled(text)
     if code in UNAVAILABLE_CODES or status >= 500:

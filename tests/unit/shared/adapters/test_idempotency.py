@@ -23,6 +23,7 @@ from segment_personalize.errors import (
     RETRYABLE,
     ConfigurationError,
     IdempotencyStoreUnavailable,
+    PermissionDenied,
     PersonalizeThrottled,
     SegmentUnavailable,
     StepAlreadyInProgress,
@@ -286,6 +287,18 @@ def test_a_throttled_table_is_a_retryable_error_and_nothing_is_sent(
         with pytest.raises(IdempotencyStoreUnavailable, match="ProvisionedThroughputExceededException"):
             module.lambda_handler(track_payload(1), lambda_context)
     assert IdempotencyStoreUnavailable in RETRYABLE
+    assert events.attempts == []
+
+
+def test_a_table_the_role_may_not_write_is_a_permission_error_and_nothing_is_sent(
+    track: tuple[ModuleType, FakeEventTracker], lambda_context: LambdaContext
+) -> None:
+    module, events = track
+    with Stubber(module.idempotency.persistence.client) as stubber:
+        stubber.add_client_error("put_item", service_error_code="AccessDeniedException", http_status_code=400)
+        with pytest.raises(PermissionDenied, match="dynamodb:GetItem, PutItem, UpdateItem and DeleteItem"):
+            module.lambda_handler(track_payload(1), lambda_context)
+    assert not any(error is PermissionDenied for error in RETRYABLE)  # an operator's fix: not retried
     assert events.attempts == []
 
 

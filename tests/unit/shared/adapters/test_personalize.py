@@ -24,6 +24,7 @@ from segment_personalize.adapters.personalize import (
 )
 from segment_personalize.errors import (
     ConfigurationError,
+    PermissionDenied,
     PersonalizeRejected,
     PersonalizeThrottled,
     PersonalizeUnavailable,
@@ -160,7 +161,8 @@ def test_the_rejection_message_carries_no_id_values(events: tuple[PersonalizeEve
         ("BadGateway", 502, PersonalizeUnavailable),
         ("InvalidInputException", 400, PersonalizeRejected),
         ("ResourceNotFoundException", 404, PersonalizeRejected),
-        ("AccessDeniedException", 403, PersonalizeRejected),
+        # an operator's fix, not the event's fault (issue 12): a configuration error naming the permission
+        ("AccessDeniedException", 403, PermissionDenied),
         ("ValidationException", 400, PersonalizeRejected),
         ("ResourceInUseException", 400, PersonalizeRejected),
     ],
@@ -177,6 +179,22 @@ def test_put_events_client_errors_become_domain_errors(
     assert isinstance(raised.value.__cause__, ClientError)
     assert code in str(raised.value)
     assert type(raised.value).__name__ == expected.__name__
+
+
+def test_an_access_denied_call_names_the_permission_the_role_lacks(
+    events: tuple[PersonalizeEvents, Stubber], runtime: tuple[PersonalizeRecommendations, Stubber]
+) -> None:
+    adapter, stubber = events
+    stubber.add_client_error("put_events", service_error_code="AccessDeniedException", http_status_code=403)
+    with pytest.raises(PermissionDenied, match="personalize:PutEvents was denied"):
+        put(adapter, [event()])
+    recommendations, runtime_stubber = runtime
+    runtime_stubber.add_client_error(
+        "get_recommendations", service_error_code="AccessDeniedException", http_status_code=403
+    )
+    with pytest.raises(PermissionDenied, match="personalize:GetRecommendations was denied") as raised:
+        recommendations.get_recommendations(user_id="u1", num_results=5, campaign_arn=CAMPAIGN)
+    assert isinstance(raised.value, ConfigurationError)  # a configuration error, not a rejected event
 
 
 @pytest.mark.parametrize(
