@@ -21,11 +21,13 @@ An operator tool for AWS as much as for the local stack (it lives here beside th
   input over Step Functions' 256 KB) is left in the queue and reported with the reason, as is one whose
   StartExecution failed. Messages left in place are made visible again when the run ends.
 
-Nothing is tracked twice: Track and SyncProfile keep idempotency records for 24 hours
-(``segment_personalize.adapters.idempotency``), so the steps that had already succeeded before the failure
-answer from
-their records. A redrive later than that sends the event to Personalize again (Personalize ignores a repeated
-eventId in training).
+Nothing is tracked twice: Track and SyncProfile keep idempotency records longer than a dead letter can wait
+in the queue (``segment_personalize.dead_letters``), so the steps that had already succeeded before the
+failure answer from their records, whenever the redrive comes.
+
+A **parked input** (``"parked": true``: what the entry function could never start, with its reason) is left
+in the queue with that reason and counted apart (:attr:`RedriveReport.parked`): waiting cannot make it valid;
+an operator reads it and deletes it.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from typing import Any, TextIO
 
 import boto3
 
+from segment_personalize.dead_letters import is_parked
 from segment_personalize.executions import (
     MAX_EXECUTION_INPUT_BYTES,
     execution_arn,
@@ -74,11 +77,13 @@ class Redriven:
 
 @dataclass
 class LeftInQueue:
-    """A message the redrive did not take out of the queue, and why."""
+    """A message the redrive did not take out of the queue, and why; ``parked``: a parked input, which stays
+    by design."""
 
     sqsMessageId: str  # noqa: N815
     reason: str
     messageId: str | None = None  # noqa: N815
+    parked: bool = False
 
 
 @dataclass
@@ -95,12 +100,24 @@ class RedriveReport:
         """The executions this run started or found already started (none in a dry run)."""
         return [r for r in self.redriven if r.status in ("started", "already_started")]
 
+    @property
+    def parked(self) -> list[LeftInQueue]:
+        """The parked inputs it left in place, with their reasons (as it should)."""
+        return [left for left in self.left if left.parked]
+
+    @property
+    def stuck(self) -> list[LeftInQueue]:
+        """The letters it should have taken out and did not (malformed, or their start failed)."""
+        return [left for left in self.left if not left.parked]
+
     def as_json(self) -> dict[str, Any]:
         return {
             "dryRun": self.dry_run,
             "received": self.received,
             "redriven": [asdict(r) for r in self.redriven],
             "left": [asdict(r) for r in self.left],
+            "parked": len(self.parked),
+            "stuck": len(self.stuck),
         }
 
 
@@ -132,6 +149,18 @@ def parse_dead_letter(body: str) -> tuple[str, dict[str, Any], str]:
             f"the execution input would be {size} bytes, over Step Functions' {MAX_EXECUTION_INPUT_BYTES}"
         )
     return message_id, event, body_in
+
+
+def _parked(body: str) -> tuple[str, str | None] | None:
+    """(reason, messageId) of a parked input; None for any other body."""
+    try:
+        letter = json.loads(body)
+    except ValueError:
+        return None
+    if not isinstance(letter, dict) or not is_parked(letter):
+        return None
+    message_id = letter.get("messageId")
+    return str(letter.get("reason")), (message_id if isinstance(message_id, str) else None)
 
 
 def _describe_failure(body: str) -> tuple[str | None, str | None]:
@@ -215,6 +244,11 @@ def _redrive_one(
     """Handle one received message; True when it was taken out of the queue."""
     sqs_id = message["MessageId"]
     body = message.get("Body", "")
+    parked = _parked(body)
+    if parked is not None:
+        reason, message_id = parked
+        report.left.append(LeftInQueue(sqs_id, f"parked by the entry function: {reason}", message_id, True))
+        return False
     try:
         message_id, _event, body_in = parse_dead_letter(body)
     except MalformedDeadLetter as error:
@@ -275,11 +309,13 @@ def command(args: argparse.Namespace, out: TextIO) -> int:
                 file=out,
             )
         for left in report.left:
-            print(f"{'left in queue':<16} SQS message {left.sqsMessageId}: {left.reason}", file=out)
+            what = "parked, kept" if left.parked else "left in queue"
+            print(f"{what:<16} SQS message {left.sqsMessageId}: {left.reason}", file=out)
         verb = "would start" if report.dry_run else "started"
         print(
             f"\n{report.received} dead letters received, {len(report.redriven)} {verb}, "
-            f"{len(report.left)} left in the queue",
+            f"{len(report.stuck)} left in the queue, {len(report.parked)} parked inputs kept with their "
+            "reason",
             file=out,
         )
-    return 1 if report.left else 0
+    return 1 if report.stuck else 0

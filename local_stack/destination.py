@@ -64,6 +64,10 @@ class _Replay:
             self._answered()
             return
         for started in answer["started"]:
+            if started["status"] == "rejected":  # parked in the dead-letter queue with its reason
+                line.outcome, line.reason = "rejected", f"parked by entry: {started['reason']}"
+                self._answered()
+                continue
             self._started(line, started["executionArn"], started["executionName"], started["status"])
 
     def _started(self, line: Outcome, arn: str, name: str, status: str) -> None:

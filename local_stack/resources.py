@@ -31,6 +31,11 @@ def state_machine_arn(
     return f"arn:aws:states:{region}:{account}:stateMachine:{name}"
 
 
+def dead_letter_queue_url(region: str = DEFAULT_REGION, account: str = ACCOUNT_ID) -> str:
+    """The URL moto gives the dead-letter queue (the entry function parks input there)."""
+    return f"https://sqs.{region}.amazonaws.com/{account}/{DEAD_LETTER_QUEUE_NAME}"
+
+
 def default_environment(
     region: str = DEFAULT_REGION, machine_name: str = STATE_MACHINE_NAME
 ) -> dict[str, str]:
@@ -43,6 +48,7 @@ def default_environment(
         "AWS_DEFAULT_REGION": region,
         "AWS_REGION": region,
         "STATE_MACHINE_ARN": state_machine_arn(machine_name, region),
+        "DEAD_LETTER_QUEUE_URL": dead_letter_queue_url(region),
         "PERSONALIZE_TRACKING_ID": "local-tracking-id",
         "PERSONALIZE_CAMPAIGN_ARN": f"arn:aws:personalize:{region}:{ACCOUNT_ID}:campaign/segment-personalize",
         "SEGMENT_WRITE_KEY": "local-write-key",

@@ -60,4 +60,7 @@ def deliver(engine: Any, delivery: Delivery, workflow: str, entry_rejections: di
         entry_rejections[delivery.index] = f"entry: {error}"
         return None
     (started,) = answer["started"]
+    if started["status"] == "rejected":  # parked in the dead-letter queue with its reason
+        entry_rejections[delivery.index] = f"entry: parked: {started['reason']}"
+        return None
     return str(started["executionArn"])

@@ -1,23 +1,36 @@
 """Entry: Segment's Amazon Personalize destination invokes this with a message (or a list of them).
 
 Starts one workflow execution per message, named after its messageId so that a redelivery finds the
-execution already there (status ``duplicate``), and answers at once. A failure to start raises
-``StartExecutionFailed`` so that Segment retries; input that is not a Segment message raises
-``InvalidSegmentEvent``. The whole input is checked before any execution starts.
+execution already there (status ``duplicate``), and answers at once. Input that can never become an execution
+(not a JSON object, no string messageId, over Step Functions' input limit) is **parked** in the dead-letter
+queue with its reason and answered with status ``rejected``: Segment retries a failed invoke for four hours
+(``segment_personalize.dead_letters``), which cannot make it valid. Only a failure that a retry can fix
+raises, so that Segment retries: ``StartExecutionFailed`` (throttled, 5xx, network),
+``DeadLetterQueueUnavailable`` (the queue could not take a parked input), ``PermissionDenied`` (the role lacks
+a permission: fix it and the retries get in). Executions start before anything is parked, so a retried invoke
+parks nothing twice.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import BotoCoreError, ClientError
 
 from segment_personalize.adapters.clients import ENTRY_CALL, client
-from segment_personalize.adapters.interfaces import ExecutionStarter
+from segment_personalize.adapters.interfaces import ExecutionStarter, LetterSender
 from segment_personalize.config import EntrySettings, load
-from segment_personalize.errors import InvalidSegmentEvent, StartExecutionFailed
+from segment_personalize.dead_letters import parked_letter
+from segment_personalize.errors import (
+    ACCESS_DENIED_CODES,
+    DeadLetterQueueUnavailable,
+    PermissionDenied,
+    StartExecutionFailed,
+    permission_denied,
+)
 from segment_personalize.executions import (
     MAX_EXECUTION_INPUT_BYTES,
     execution_arn,
@@ -29,66 +42,97 @@ from segment_personalize.segment_events import json_type
 
 settings = load(EntrySettings)
 sfn: ExecutionStarter = client("stepfunctions", ENTRY_CALL)
+sqs: LetterSender = client("sqs", ENTRY_CALL)
+
+
+@dataclass(frozen=True)
+class Execution:
+    """A message that becomes an execution: its messageId, execution name and input."""
+
+    message_id: str
+    name: str
+    body: str
+
+
+@dataclass(frozen=True)
+class Hopeless:
+    """Input that can never become an execution, and why."""
+
+    raw: Any
+    reason: str
+    message_id: str | None
 
 
 @handler(traces=("botocore",))
 def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
+    planned = plan(event)
     try:
-        started = [start(message_id, name, body) for message_id, name, body in executions(event)]
-    except InvalidSegmentEvent:
-        metrics.add_metric(name="EntryRejected", unit=MetricUnit.Count, value=1)
-        raise
-    except StartExecutionFailed:
+        answers = {id(p): start(p) for p in planned if isinstance(p, Execution)}
+    except (StartExecutionFailed, PermissionDenied):
         metrics.add_metric(name="StartExecutionFailures", unit=MetricUnit.Count, value=1)
         raise
-    duplicates = sum(1 for item in started if item["status"] == "duplicate")
-    metrics.add_metric(name="ExecutionsStarted", unit=MetricUnit.Count, value=len(started) - duplicates)
-    metrics.add_metric(name="DuplicateDeliveries", unit=MetricUnit.Count, value=duplicates)
+    try:
+        answers |= {id(p): park(p) for p in planned if isinstance(p, Hopeless)}
+    except (DeadLetterQueueUnavailable, PermissionDenied):
+        metrics.add_metric(name="ParkFailures", unit=MetricUnit.Count, value=1)
+        raise
+    started = [answers[id(p)] for p in planned]
+    statuses = [item["status"] for item in started]
+    metrics.add_metric(name="ExecutionsStarted", unit=MetricUnit.Count, value=statuses.count("started"))
+    metrics.add_metric(name="DuplicateDeliveries", unit=MetricUnit.Count, value=statuses.count("duplicate"))
+    metrics.add_metric(name="InputsParked", unit=MetricUnit.Count, value=statuses.count("rejected"))
     return {"started": started}
 
 
-def executions(event: Any) -> list[tuple[str, str, str]]:
-    """(messageId, execution name, execution input) for each message; raises InvalidSegmentEvent."""
+def plan(event: Any) -> list[Execution | Hopeless]:
+    """What becomes of each message of the input, in order."""
     if isinstance(event, Mapping):
-        return [_execution(event, "message")]
+        return [_plan_one(event, "message")]
     if isinstance(event, list):
         if not event:
-            raise InvalidSegmentEvent("input: an empty list holds no Segment message")
-        return [_execution(message, f"message [{index}]") for index, message in enumerate(event)]
-    raise InvalidSegmentEvent(
-        f"input: expected a Segment message (a JSON object) or a list of them, got {json_type(event)}"
-    )
+            return [Hopeless(event, "input: an empty list holds no Segment message", None)]
+        return [_plan_one(message, f"message [{index}]") for index, message in enumerate(event)]
+    return [
+        Hopeless(
+            event,
+            f"input: expected a Segment message (a JSON object) or a list of them, got {json_type(event)}",
+            None,
+        )
+    ]
 
 
-def _execution(message: Any, where: str) -> tuple[str, str, str]:
+def _plan_one(message: Any, where: str) -> Execution | Hopeless:
     if not isinstance(message, Mapping):
-        raise InvalidSegmentEvent(f"{where}: expected a JSON object, got {json_type(message)}")
+        return Hopeless(message, f"{where}: expected a JSON object, got {json_type(message)}", None)
+    message_id = message.get("messageId")
     if "messageId" not in message:
-        raise InvalidSegmentEvent(f"{where}: messageId is missing")
-    message_id = message["messageId"]
+        return Hopeless(message, f"{where}: messageId is missing", None)
     if not isinstance(message_id, str):
-        raise InvalidSegmentEvent(f"{where}: messageId must be a string, got {json_type(message_id)}")
+        return Hopeless(message, f"{where}: messageId must be a string, got {json_type(message_id)}", None)
     if not message_id:
-        raise InvalidSegmentEvent(f"{where}: messageId is empty")
+        return Hopeless(message, f"{where}: messageId is empty", None)
     try:
         body = execution_input(message_id, message)
-        size = len(body.encode("utf-8"))
     except (ValueError, TypeError, RecursionError) as error:
-        raise InvalidSegmentEvent(f"{where}: is not valid JSON ({type(error).__name__})") from error
+        return Hopeless(message, f"{where}: is not valid JSON ({type(error).__name__})", message_id)
+    size = len(body.encode("utf-8"))
     if size > MAX_EXECUTION_INPUT_BYTES:
-        raise InvalidSegmentEvent(
-            f"{where}: execution input is {size} bytes, "
-            f"over Step Functions' {MAX_EXECUTION_INPUT_BYTES}-byte limit"
-        )
-    return message_id, execution_name(message_id), body
+        limit = f"over Step Functions' {MAX_EXECUTION_INPUT_BYTES}-byte limit"
+        return Hopeless(message, f"{where}: execution input is {size} bytes, {limit}", message_id)
+    return Execution(message_id, execution_name(message_id), body)
 
 
-def start(message_id: str, name: str, body: str) -> dict[str, str]:
+def start(execution: Execution) -> dict[str, Any]:
     """StartExecution; an existing execution of that name is a duplicate delivery, not an error."""
+    name = execution.name
     try:
-        response = sfn.start_execution(stateMachineArn=settings.state_machine_arn, name=name, input=body)
+        response = sfn.start_execution(
+            stateMachineArn=settings.state_machine_arn, name=name, input=execution.body
+        )
     except ClientError as error:
         code = error.response.get("Error", {}).get("Code", "")
+        if code in ACCESS_DENIED_CODES:
+            raise permission_denied("states:StartExecution", code, str(error)) from error
         if code != "ExecutionAlreadyExists":
             raise StartExecutionFailed(f"StartExecution {name}: {code or 'error'}") from error
         logger.info("execution already exists: a redelivery", extra={"executionName": name})
@@ -98,4 +142,25 @@ def start(message_id: str, name: str, body: str) -> dict[str, str]:
     else:
         arn, status = response["executionArn"], "started"
         logger.info("execution started", extra={"executionName": name})
-    return {"messageId": message_id, "executionName": name, "executionArn": arn, "status": status}
+    return {"messageId": execution.message_id, "executionName": name, "executionArn": arn, "status": status}
+
+
+def park(hopeless: Hopeless) -> dict[str, Any]:
+    """Send the input and its reason to the dead-letter queue; the answer says ``rejected`` and why."""
+    body = parked_letter(hopeless.reason, hopeless.raw, hopeless.message_id)
+    try:
+        sent = sqs.send_message(QueueUrl=settings.dead_letter_queue_url, MessageBody=body)
+    except ClientError as error:
+        code = error.response.get("Error", {}).get("Code", "")
+        if code in ACCESS_DENIED_CODES:
+            raise permission_denied("sqs:SendMessage", code, str(error)) from error
+        raise DeadLetterQueueUnavailable(f"SendMessage of a parked input: {code or 'error'}") from error
+    except BotoCoreError as error:
+        raise DeadLetterQueueUnavailable(f"SendMessage of a parked input: {type(error).__name__}") from error
+    logger.info("input parked in the dead-letter queue", extra={"reason": hopeless.reason})
+    return {
+        "messageId": hopeless.message_id,
+        "status": "rejected",
+        "reason": hopeless.reason,
+        "deadLetterId": sent["MessageId"],
+    }

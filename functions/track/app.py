@@ -24,7 +24,7 @@ from segment_personalize.limits import MAX_EVENTS_PER_CALL
 from segment_personalize.observability import MetricUnit, handler, logger, metrics
 
 #: Prefix of the idempotency record ids of PutEvents calls. Never change it: records written under the old
-#: prefix would no longer be found, and the events of the last 24 h could be sent again.
+#: prefix would no longer be found, and the events of the last 14 days could be sent again.
 IDEMPOTENCY_KEY_PREFIX = "segment-personalize.track.PutEvents"
 
 settings = load(TrackSettings)

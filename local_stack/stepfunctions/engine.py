@@ -54,6 +54,7 @@ from local_stack.resources import (
     function_arn,
 )
 from local_stack.stepfunctions.moto_patches import MotoPatches, queued_message_bodies
+from segment_personalize import dead_letters
 from state_machines import ASL_PATH, DEAD_LETTER_QUEUE_PLACEHOLDER, FUNCTION_PLACEHOLDERS, substitute
 
 #: Variables removed while the engine runs, so moto (not some other endpoint) answers Step Functions and SQS.
@@ -195,7 +196,14 @@ class LocalEngine:
         self._create_state_machine()
 
     def _create_queue(self) -> None:
-        self.dead_letter_queue_url = self._sqs.create_queue(QueueName=DEAD_LETTER_QUEUE_NAME)["QueueUrl"]
+        self.dead_letter_queue_url = self._sqs.create_queue(
+            QueueName=DEAD_LETTER_QUEUE_NAME,
+            # as iac/template.yaml creates it: SQS then refuses what AWS would refuse
+            Attributes={
+                "MaximumMessageSize": str(dead_letters.MAX_MESSAGE_BYTES),
+                "MessageRetentionPeriod": str(dead_letters.RETENTION_SECONDS),
+            },
+        )["QueueUrl"]
 
     def _create_state_machine(self) -> None:
         substitutions = {

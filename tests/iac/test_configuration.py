@@ -83,7 +83,7 @@ def test_each_function_gets_exactly_its_settings(validation: Validation) -> None
     assert "SEGMENT_WRITE_KEY" not in variables
     assert variables["SEGMENT_WRITE_KEY_SECRET_ARN"] == {"Ref": "SegmentWriteKeySecret"}
     entry = validation.resolved("base").properties("EntryFunction")["Environment"]["Variables"]
-    assert set(entry) - GLOBAL_ENV == {"STATE_MACHINE_ARN"}
+    assert set(entry) - GLOBAL_ENV == {"STATE_MACHINE_ARN", "DEAD_LETTER_QUEUE_URL"}
 
 
 def test_a_missing_setting_is_refused() -> None:

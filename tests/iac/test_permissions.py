@@ -204,7 +204,7 @@ def test_a_star_resource_off_the_allowlist_is_refused() -> None:
 
 
 def _check_entry(label: str, resolved: Resolved) -> None:
-    """entry: start executions of this state machine only."""
+    """entry: start executions of this state machine, and park input in the dead-letter queue, only."""
     entry = role_statements(resolved, "EntryFunction")
     entry_actions = {a for s in entry for a in s.actions}
     name = '{"Fn::GetAtt": ["StateMachine", "Name"]}'
@@ -216,10 +216,14 @@ def _check_entry(label: str, resolved: Resolved) -> None:
             == [f"{ARN_PREFIX}:states:{REGION_ACCOUNT}:stateMachine:{name}"],
             f"{label}: entry may start {[flatten_sub(r) for r in s.resources]}",
         )
+    queue = f'{ARN_PREFIX}:sqs:{REGION_ACCOUNT}:{{"Fn::GetAtt": ["DeadLetterQueue", "QueueName"]}}'
+    sends = allowed(entry, "sqs:SendMessage*")
     require(
-        entry_actions == {"states:StartExecution"},
-        f"{label}: entry may also {sorted(entry_actions - {'states:StartExecution'})}",
+        len(sends) == 1 and [flatten_sub(r) for r in sends[0].resources] == [queue],
+        f"{label}: entry may send to {[s.resources for s in sends]}",
     )
+    expected = {"states:StartExecution", "sqs:SendMessage*"}
+    require(entry_actions == expected, f"{label}: entry may also {sorted(entry_actions - expected)}")
 
 
 def _check_personalize(label: str, resolved: Resolved) -> None:

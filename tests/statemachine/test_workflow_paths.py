@@ -10,8 +10,10 @@ import json
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 from botocore.stub import ANY
 
+from local_stack.lambda_runtime.invoker import InvocationError
 from local_stack.stepfunctions.engine import LocalEngine
 from segment_personalize.errors import ProfileApiThrottled, SegmentUnavailable
 from state_machines import load_definition
@@ -394,3 +396,45 @@ def test_the_entry_function_starts_one_execution_per_message_and_dedupes_redeliv
     assert second["started"][0]["executionArn"] == started["executionArn"]
     assert len(engine.executions()) == 1
     assert len(services.events.calls("PutEvents")) == 1
+
+
+@pytest.mark.parametrize(
+    ("hopeless", "reason"),
+    [
+        ("not an object", "input: expected a Segment message (a JSON object) or a list of them, got string"),
+        ({"type": "track", "event": "Product Viewed"}, "message: messageId is missing"),
+        ({"messageId": 7, "type": "track"}, "message: messageId must be a string, got number"),
+        ({"messageId": "m-big", "blob": "x" * 300_000}, "message: execution input is "),
+    ],
+)
+def test_the_entry_function_parks_hopeless_input_and_acknowledges_it(
+    engine: LocalEngine, hopeless: Any, reason: str
+) -> None:
+    # when Segment hands the entry function input that can never become an execution
+    answer = engine.deliver(hopeless)
+
+    # then Segment gets a success (it would retry a failure for 4 hours, for nothing): rejected, with why
+    (item,) = answer["started"]
+    assert item["status"] == "rejected"
+    assert item["reason"].startswith(reason)
+    # no execution, and the input waits in the dead-letter queue with its reason
+    assert engine.executions() == []
+    (letter,) = engine.dead_letters()
+    assert letter["parked"] is True
+    assert letter["reason"] == item["reason"]
+    assert letter["input"] == hopeless
+
+
+def test_a_throttled_start_execution_still_raises_so_that_segment_retries(
+    engine: LocalEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    entry = engine.functions["entry"]
+
+    def throttled(**_: Any) -> Any:
+        raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "slow"}}, "StartExecution")
+
+    monkeypatch.setattr(entry.sfn, "start_execution", throttled)
+    with pytest.raises(InvocationError) as raised:
+        engine.deliver(load_event("track_sku"))
+    assert raised.value.payload["errorType"] == "StartExecutionFailed"
+    assert engine.dead_letters() == []  # nothing parked: a retry can fix it

@@ -108,6 +108,14 @@ class EntrySettings(Settings):
         alias="STATE_MACHINE_ARN",
         description="ARN of the workflow the entry function starts, one execution per Segment message.",
     )
+    dead_letter_queue_url: str = Field(
+        alias="DEAD_LETTER_QUEUE_URL",
+        min_length=1,
+        description=(
+            "SQS queue where the entry function parks input that can never become an execution (not a JSON "
+            "object, no messageId, too large), with its reason, instead of failing the invoke."
+        ),
+    )
 
     @field_validator("state_machine_arn")
     @classmethod

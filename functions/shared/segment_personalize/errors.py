@@ -47,6 +47,11 @@ class StartExecutionFailed(SegmentPersonalizeError):
     """The entry function could not start a workflow execution; raised so that Segment retries."""
 
 
+class DeadLetterQueueUnavailable(SegmentPersonalizeError):
+    """The entry function could not park an input in the dead-letter queue; raised so that Segment retries
+    (the input is not dropped)."""
+
+
 # --- Amazon Personalize --------------------------------------------------------------------------------
 class PersonalizeThrottled(SegmentPersonalizeError):
     """Amazon Personalize throttled the call (ThrottlingException, TooManyRequests)."""

@@ -42,7 +42,7 @@ def test_replay_json_gives_one_record_per_line(tmp_path: Path, capsys: pytest.Ca
     assert records[3]["itemsTracked"] == 0
     assert "timestamp" in records[5]["reason"]
     assert records[4]["reason"] == (
-        "InvalidSegmentEvent: input: expected a Segment message (a JSON object) or a list of them, got string"
+        "parked by entry: input: expected a Segment message (a JSON object) or a list of them, got string"
     )
     totals = result["totals"]
     assert totals["tracked"] == 2

@@ -13,6 +13,7 @@ import pytest
 from moto import mock_aws
 
 from cli.redrive import REDRIVE_MARK, MalformedDeadLetter, parse_dead_letter, redrive, redrive_name
+from segment_personalize.dead_letters import parked_letter
 from segment_personalize.executions import MAX_EXECUTION_INPUT_BYTES, execution_input, execution_name
 
 pytestmark = pytest.mark.unit
@@ -95,6 +96,23 @@ def test_a_failed_start_leaves_the_message_in_the_queue(aws: Any) -> None:
     assert "StartExecution" in left.reason
     assert "StateMachineDoesNotExist" in left.reason
     assert _bodies(sqs, queue) == [dead_letter()]  # and visible again at once
+
+
+def test_a_parked_input_stays_in_the_queue_with_its_reason_and_is_not_a_failure(aws: Any) -> None:
+    sqs, sfn, queue, machine = aws
+    parked = parked_letter("message: messageId is missing", {"type": "track"}, None)
+    sqs.send_message(QueueUrl=queue, MessageBody=parked)
+    sqs.send_message(QueueUrl=queue, MessageBody=dead_letter("m-1"))
+
+    report = redrive(sqs, sfn, queue, machine, wait_seconds=0)
+
+    # the failed execution goes back in; the parked input cannot become valid by waiting: it stays, with why
+    assert [r.messageId for r in report.started] == ["m-1"]
+    (left,) = report.parked
+    assert left.reason == "parked by the entry function: message: messageId is missing"
+    assert report.stuck == []
+    assert _bodies(sqs, queue) == [parked]
+    assert report.as_json()["parked"] == 1
 
 
 def test_an_execution_already_started_by_an_earlier_redrive_counts_and_the_message_goes(aws: Any) -> None:

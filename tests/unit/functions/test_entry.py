@@ -15,13 +15,20 @@ from botocore.stub import Stubber
 from hypothesis import given
 from hypothesis import strategies as st
 
-from segment_personalize.errors import ConfigurationError, InvalidSegmentEvent, StartExecutionFailed
+from segment_personalize.dead_letters import MAX_MESSAGE_BYTES
+from segment_personalize.errors import (
+    ConfigurationError,
+    DeadLetterQueueUnavailable,
+    PermissionDenied,
+    StartExecutionFailed,
+)
 from segment_personalize.executions import MAX_EXECUTION_INPUT_BYTES, execution_input, execution_name
 from tests.events import load_event
 
 pytestmark = pytest.mark.unit
 
 STATE_MACHINE_ARN = "arn:aws:states:us-east-1:123456789012:stateMachine:segment-personalize"
+QUEUE_URL = "https://sqs.us-east-1.amazonaws.com/123456789012/segment-personalize-dead-letters"
 EXECUTION_PREFIX = "arn:aws:states:us-east-1:123456789012:execution:segment-personalize"
 VALID_NAME = re.compile(r"[A-Za-z0-9_-]{1,80}")
 
@@ -29,6 +36,7 @@ VALID_NAME = re.compile(r"[A-Za-z0-9_-]{1,80}")
 @pytest.fixture
 def app(monkeypatch: pytest.MonkeyPatch, reload_module: Callable[[str], ModuleType]) -> ModuleType:
     monkeypatch.setenv("STATE_MACHINE_ARN", STATE_MACHINE_ARN)
+    monkeypatch.setenv("DEAD_LETTER_QUEUE_URL", QUEUE_URL)
     return reload_module("functions.entry.app")
 
 
@@ -59,10 +67,36 @@ def _expect_start(sfn: Stubber, message: dict[str, Any], name: str | None = None
     return arn
 
 
-def _rejection(app: ModuleType, lambda_context: Any, event: Any) -> str:
-    with pytest.raises(InvalidSegmentEvent) as caught:
-        app.lambda_handler(event, lambda_context)
-    return str(caught.value)
+@pytest.fixture
+def sqs(app: ModuleType) -> Iterator[Stubber]:
+    """The module's SQS client (the dead-letter queue), stubbed; every expected call must have been made."""
+    with Stubber(app.sqs) as stubber:
+        yield stubber
+        stubber.assert_no_pending_responses()
+
+
+def _expect_park(sqs: Stubber, parked: list[dict[str, Any]]) -> None:
+    """Expect one SendMessage to the dead-letter queue; its body is appended to ``parked`` when sent."""
+
+    def record(params: dict[str, Any], **_: Any) -> None:
+        if params.get("QueueUrl") == QUEUE_URL:
+            parked.append(json.loads(params["MessageBody"]))
+
+    sqs.client.meta.events.register("provide-client-params.sqs.SendMessage", record)
+    sqs.add_response("send_message", {"MessageId": f"sqs-{len(parked)}", "MD5OfMessageBody": "x"})
+
+
+def _rejection(app: ModuleType, sqs: Stubber, lambda_context: Any, event: Any) -> str:
+    """The reason entry parks ``event`` with: answered rejected, the letter in the dead-letter queue."""
+    parked: list[dict[str, Any]] = []
+    _expect_park(sqs, parked)
+    answer = app.lambda_handler(event, lambda_context)
+    rejected = [item for item in answer["started"] if item["status"] == "rejected"]
+    (letter,) = parked
+    assert [item["reason"] for item in rejected] == [letter["reason"]]
+    assert letter["parked"] is True
+    assert letter["error"]["Error"] == "InvalidSegmentEvent"
+    return str(letter["reason"])
 
 
 # --- starting executions ---------------------------------------------------------------------------------
@@ -182,7 +216,7 @@ def test_an_input_of_exactly_256_kib_is_started(app: ModuleType, sfn: Stubber, l
     assert app.lambda_handler(message, lambda_context)["started"][0]["status"] == "started"
 
 
-# --- bad input -------------------------------------------------------------------------------------------
+# --- input that can never become an execution: parked, answered, not retried by Segment (issue 12) -------
 @pytest.mark.parametrize(
     ("event", "reason"),
     [
@@ -196,38 +230,105 @@ def test_an_input_of_exactly_256_kib_is_started(app: ModuleType, sfn: Stubber, l
             {"messageId": "m", "properties": {"price": float("nan")}},
             "message: is not valid JSON (ValueError)",
         ),
-        ([{"messageId": "a"}, "b"], "message [1]: expected a JSON object, got string"),
-        ([{"messageId": "a"}, {"messageId": None}], "message [1]: messageId must be a string, got null"),
-        ([{"messageId": "a"}, {"messageId": "b"}, {}], "message [2]: messageId is missing"),
     ],
 )
-def test_bad_input_is_rejected_naming_the_problem_before_any_start(
-    app: ModuleType, sfn: Stubber, lambda_context: Any, event: Any, reason: str
+def test_hopeless_input_is_parked_with_the_problem_named_and_answered_rejected(
+    app: ModuleType, sfn: Stubber, sqs: Stubber, lambda_context: Any, event: Any, reason: str
 ) -> None:
-    # no response is stubbed: a StartExecution call would fail the test with a different error
-    assert _rejection(app, lambda_context, event) == reason
+    # no StartExecution is stubbed: a call would fail the test with a different error
+    assert _rejection(app, sqs, lambda_context, event) == reason
 
 
-def test_an_input_over_256_kib_is_rejected(app: ModuleType, sfn: Stubber, lambda_context: Any) -> None:
-    small = load_event("track_sku")
+@pytest.mark.parametrize(
+    ("bad", "reason"),
+    [
+        ("b", "message [1]: expected a JSON object, got string"),
+        ({"messageId": None}, "message [1]: messageId must be a string, got null"),
+        ({}, "message [1]: messageId is missing"),
+    ],
+)
+def test_in_a_list_the_good_messages_start_and_the_hopeless_one_is_parked(
+    app: ModuleType, sfn: Stubber, sqs: Stubber, lambda_context: Any, bad: Any, reason: str
+) -> None:
+    good = load_event("track_sku")
+    _expect_start(sfn, good)
+    parked: list[dict[str, Any]] = []
+    _expect_park(sqs, parked)
+
+    answer = app.lambda_handler([good, bad], lambda_context)
+
+    assert [item["status"] for item in answer["started"]] == ["started", "rejected"]
+    assert answer["started"][1] == {
+        "messageId": None, "status": "rejected", "reason": reason, "deadLetterId": "sqs-0"
+    }  # fmt: skip
+    assert parked[0]["input"] == bad
+
+
+def test_an_input_over_256_kib_is_parked_whole(
+    app: ModuleType, sfn: Stubber, sqs: Stubber, lambda_context: Any
+) -> None:
     big = {**load_event("page"), "properties": {"blob": "x" * MAX_EXECUTION_INPUT_BYTES}}
+    parked: list[dict[str, Any]] = []
+    _expect_park(sqs, parked)
 
-    reason = _rejection(app, lambda_context, [small, big])
+    (answer,) = app.lambda_handler(big, lambda_context)["started"]
 
-    assert reason.startswith("message [1]: execution input is ")
-    assert reason.endswith(f"bytes, over Step Functions' {MAX_EXECUTION_INPUT_BYTES}-byte limit")
+    assert answer["reason"].startswith("message: execution input is ")
+    assert answer["reason"].endswith(f"bytes, over Step Functions' {MAX_EXECUTION_INPUT_BYTES}-byte limit")
+    assert answer["messageId"] == big["messageId"]
+    assert parked[0]["input"] == big  # it fits the queue's 1 MiB: kept whole
 
 
-def test_a_message_nested_too_deep_for_json_is_rejected(
-    app: ModuleType, sfn: Stubber, lambda_context: Any
+def test_an_input_too_large_for_the_queue_is_parked_as_a_truncated_copy_with_its_size(
+    app: ModuleType, sqs: Stubber, lambda_context: Any
+) -> None:
+    huge = {"messageId": "m-huge", "type": "track", "properties": {"blob": "y" * (2 * MAX_MESSAGE_BYTES)}}
+    parked: list[dict[str, Any]] = []
+    _expect_park(sqs, parked)
+
+    app.lambda_handler(huge, lambda_context)
+
+    (letter,) = parked
+    assert "input" not in letter
+    assert letter["truncated"] is True
+    assert letter["inputBytes"] > 2 * MAX_MESSAGE_BYTES
+    assert letter["inputText"].startswith('{"messageId": "m-huge"')
+    assert len(json.dumps(letter, ensure_ascii=False).encode()) <= MAX_MESSAGE_BYTES
+
+
+def test_a_message_nested_too_deep_for_json_is_parked(
+    app: ModuleType, sqs: Stubber, lambda_context: Any
 ) -> None:
     nested: Any = {}
     for _ in range(100_000):
         nested = {"x": nested}
 
-    reason = _rejection(app, lambda_context, {"messageId": "m", "properties": nested})
+    reason = _rejection(app, sqs, lambda_context, {"messageId": "m", "properties": nested})
 
     assert reason == "message: is not valid JSON (RecursionError)"
+
+
+@pytest.mark.parametrize(
+    ("code", "expected"),
+    [("ServiceUnavailable", DeadLetterQueueUnavailable), ("AccessDenied", PermissionDenied)],
+)
+def test_a_park_that_fails_raises_so_that_segment_retries(
+    app: ModuleType, sqs: Stubber, lambda_context: Any, code: str, expected: type[Exception]
+) -> None:
+    # the input is not dropped: Segment retries the invoke
+    sqs.add_client_error("send_message", service_error_code=code, http_status_code=503)
+
+    with pytest.raises(expected):
+        app.lambda_handler({"messageId": ""}, lambda_context)
+
+
+def test_a_start_the_role_may_not_make_names_the_permission(
+    app: ModuleType, sfn: Stubber, lambda_context: Any
+) -> None:
+    sfn.add_client_error("start_execution", service_error_code="AccessDeniedException", http_status_code=400)
+
+    with pytest.raises(PermissionDenied, match="states:StartExecution was denied"):
+        app.lambda_handler(load_event("track_sku"), lambda_context)
 
 
 def test_a_missing_state_machine_arn_fails_at_cold_start(
@@ -326,6 +427,6 @@ def test_metrics_count_starts_duplicates_and_failures(
         for record in emitted
     ]
     assert counts == [
-        {"ExecutionsStarted": [1.0], "DuplicateDeliveries": [1.0]},
+        {"ExecutionsStarted": [1.0], "DuplicateDeliveries": [1.0], "InputsParked": [0.0]},
         {"StartExecutionFailures": [1.0]},
     ]

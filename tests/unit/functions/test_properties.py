@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 
 from segment_personalize.adapters.personalize import check_put_events
 from segment_personalize.contract import Interaction
+from segment_personalize.dead_letters import MAX_MESSAGE_BYTES
 from segment_personalize.errors import InvalidSegmentEvent, StartExecutionFailed
 from segment_personalize.executions import MAX_EXECUTION_INPUT_BYTES, execution_name
 from segment_personalize.segment_events import MAX_REASON_LENGTH, parse_message
@@ -368,9 +369,23 @@ class FakeStepFunctions:
         return {"executionArn": f"{STATE_MACHINE_ARN.replace('stateMachine', 'execution')}:{name}"}
 
 
+class FakeDeadLetterQueue:
+    """The entry module's ``sqs`` client: records the parked letters."""
+
+    def __init__(self) -> None:
+        self.letters: list[dict[str, Any]] = []
+
+    def send_message(self, *, QueueUrl: str, MessageBody: str) -> dict[str, Any]:  # noqa: N803
+        assert len(MessageBody.encode()) <= MAX_MESSAGE_BYTES
+        self.letters.append(json.loads(MessageBody))
+        return {"MessageId": f"sqs-{len(self.letters)}"}
+
+
 @pytest.fixture
 def entry(load_app: Callable[..., ModuleType]) -> Any:
-    return load_app("entry", STATE_MACHINE_ARN=STATE_MACHINE_ARN)
+    return load_app(
+        "entry", STATE_MACHINE_ARN=STATE_MACHINE_ARN, DEAD_LETTER_QUEUE_URL="https://sqs.local/dlq"
+    )
 
 
 message_ids = odd_text.filter(bool) | st.sampled_from(["m1", "a" * 80, "a" * 81, "é/😀 ", "x" * 300])
@@ -410,28 +425,31 @@ sfn_failures = st.sampled_from(
 def test_entry_starts_one_execution_per_message_or_names_the_problem(
     entry: Any, payload: Any, failure: Exception | None, fail_at: int
 ) -> None:
-    sfn = FakeStepFunctions(failure, fail_at)
-    entry.sfn = sfn
+    sfn, queue = FakeStepFunctions(failure, fail_at), FakeDeadLetterQueue()
+    entry.sfn, entry.sqs = sfn, queue
     payload = build(payload)
-    messages = payload if isinstance(payload, list) else [payload]
-    answer, error = attempt(
-        entry.lambda_handler, payload, CONTEXT, allowed=(InvalidSegmentEvent, StartExecutionFailed)
-    )
-    if isinstance(error, InvalidSegmentEvent):
-        reason = assert_reason(error)
-        assert reason.startswith(("input:", "message:", "message [")), reason
-        assert sfn.calls == []  # the whole input is checked before any execution starts
-        return
+    messages = payload if isinstance(payload, list) and payload else [payload]
+    answer, error = attempt(entry.lambda_handler, payload, CONTEXT, allowed=(StartExecutionFailed,))
     if isinstance(error, StartExecutionFailed):
         assert failure is not None, "StartExecutionFailed though the client did not fail"
         assert sfn.calls[-1].get("failed") == "yes"
         assert str(error).startswith("StartExecution ")
+        assert queue.letters == []  # executions start before anything is parked: a retry parks once
         return
-    assert failure is None or fail_at >= len(messages)
     started = answer["started"]
-    assert len(started) == len(sfn.calls) == len(messages)
+    assert len(started) == len(messages)
+    assert len(sfn.calls) + len(queue.letters) == len(messages)
     seen: set[str] = set()
-    for message, item, call in zip(messages, started, sfn.calls, strict=True):
+    calls, letters = iter(sfn.calls), iter(queue.letters)
+    for message, item in zip(messages, started, strict=True):
+        if item["status"] == "rejected":  # parked with its reason, never started
+            letter = next(letters)
+            assert item["reason"] == letter["reason"] == assert_reason(InvalidSegmentEvent(item["reason"]))
+            assert item["reason"].startswith(("input:", "message:", "message [")), item["reason"]
+            assert letter["parked"] is True
+            assert ("input" in letter) or letter["truncated"] or letter.get("inputNotJson")
+            continue
+        call = next(calls)
         assert item["messageId"] == message["messageId"]
         assert item["executionName"] == call["name"] == execution_name(message["messageId"])
         assert VALID_NAME.fullmatch(item["executionName"])

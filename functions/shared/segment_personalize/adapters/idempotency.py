@@ -10,10 +10,10 @@ same key return that result without doing the work again.
 
 Records (table with partition key ``id``, TTL attribute ``expiration``, as ``iac/template.yaml`` creates it):
 
-* a *completed* record lives :data:`COMPLETED_RECORD_SECONDS` (24 h): well past Segment's 4 h of
-  redeliveries and the state machine's retries, and long enough for a same-day redrive from the dead-letter
-  queue. A redrive after that sends again (the queue keeps messages 14 days); that trade keeps the table
-  small.
+* a *completed* record lives :data:`COMPLETED_RECORD_SECONDS`: longer than the longest way an event can come
+  back (``segment_personalize.dead_letters.IDEMPOTENCY_RECORD_SECONDS``: Segment redelivers for 4 hours, and a
+  dead letter waits up to the queue's 14 days for its redrive), so a redrive never tracks twice. What it costs
+  is in the README (a few hundred bytes a record, deleted by TTL for free).
 * an *in-progress* record, written before the work, expires at the Lambda's deadline (Powertools reads
   ``get_remaining_time_in_millis`` from the context the handler registers with
   :meth:`Idempotency.register_lambda_context`). A step that died mid-call (timeout, crash) is therefore
@@ -46,6 +46,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 from botocore.exceptions import ClientError
 
 from segment_personalize.adapters.clients import client
+from segment_personalize.dead_letters import IDEMPOTENCY_RECORD_SECONDS
 from segment_personalize.errors import (
     ACCESS_DENIED_CODES,
     ConfigurationError,
@@ -55,8 +56,8 @@ from segment_personalize.errors import (
 )
 from segment_personalize.observability import logger
 
-#: How long a completed record answers repeats: 24 h (Segment redelivers for up to 4 h; see above).
-COMPLETED_RECORD_SECONDS = 24 * 60 * 60
+#: How long a completed record answers repeats (see above).
+COMPLETED_RECORD_SECONDS = IDEMPOTENCY_RECORD_SECONDS
 
 #: DynamoDB error codes that mean the table is missing or misconfigured, not a passing failure.
 _CONFIGURATION_CODES = frozenset({"ResourceNotFoundException", "ValidationException"})

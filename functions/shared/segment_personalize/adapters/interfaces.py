@@ -25,6 +25,13 @@ class ExecutionStarter(Protocol):
     def start_execution(self, *, stateMachineArn: str, name: str, input: str) -> Mapping[str, Any]: ...  # noqa: N803, A002
 
 
+class LetterSender(Protocol):
+    """SendMessage to the dead-letter queue (entry parks input there): a boto3 ``sqs`` client."""
+
+    # boto3's own parameter names
+    def send_message(self, *, QueueUrl: str, MessageBody: str) -> Mapping[str, Any]: ...  # noqa: N803
+
+
 class EventTracker(Protocol):
     """PutEvents into an Amazon Personalize event tracker (track): ``personalize.PersonalizeEvents``."""
 

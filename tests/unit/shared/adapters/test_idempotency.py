@@ -183,7 +183,7 @@ def test_another_message_and_another_tracker_are_tracked(
     assert len(events.sent) == 3
 
 
-def test_a_record_is_keyed_by_its_batch_and_kept_24_hours(
+def test_a_record_is_keyed_by_its_batch_and_kept_past_the_longest_redrive(
     track: tuple[ModuleType, FakeEventTracker], lambda_context: LambdaContext, dynamodb: Any
 ) -> None:
     module, _ = track
@@ -192,8 +192,10 @@ def test_a_record_is_keyed_by_its_batch_and_kept_24_hours(
     (item,) = records(dynamodb)
     assert item["id"]["S"].startswith("segment-personalize.track.PutEvents#")
     assert item["status"]["S"] == "COMPLETED"
-    assert COMPLETED_RECORD_SECONDS == 24 * 60 * 60
-    assert before + COMPLETED_RECORD_SECONDS <= int(item["expiration"]["N"]) <= int(time.time()) + 86400
+    # 14 days of the dead-letter queue, Segment's 4 hours of retries, an execution and an hour (issue 12)
+    assert COMPLETED_RECORD_SECONDS == 14 * 86400 + 4 * 3600 + 300 + 3600
+    expiration = int(item["expiration"]["N"])
+    assert before + COMPLETED_RECORD_SECONDS <= expiration <= int(time.time()) + COMPLETED_RECORD_SECONDS
     assert json.loads(item["data"]["S"]) == {"eventIds": ["m1-0"], "calls": 1}
 
 
