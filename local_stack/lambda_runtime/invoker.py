@@ -63,7 +63,7 @@ class Runtime(Protocol):
 
     def resolve(self, name_or_arn: str) -> str: ...
 
-    def invoke(self, function: str, payload: Any) -> tuple[Any, bool]: ...
+    def invoke(self, function: str, payload: Any, request_id: str | None = None) -> tuple[Any, bool]: ...
 
     def subscribe(self, listener: Listener) -> Callable[[], None]: ...
 
@@ -182,10 +182,10 @@ class Invoker:
             **extra,
         )
 
-    def invoke(self, function: str, payload: Any) -> tuple[Any, bool]:
+    def invoke(self, function: str, payload: Any, request_id: str | None = None) -> tuple[Any, bool]:
         """Run the handler; return (result, False), or (Lambda's error payload, True) when it raised."""
         module = self.modules[function]
-        request_id = str(uuid.uuid4())
+        request_id = request_id or str(uuid.uuid4())
         context = self._context(function, request_id)
         with self._lock:
             started, cpu_started = time.perf_counter(), time.thread_time()

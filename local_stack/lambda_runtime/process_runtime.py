@@ -186,10 +186,11 @@ class ProcessRuntime:
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         return self._listeners.subscribe(listener)
 
-    def invoke(self, function: str, payload: Any) -> tuple[Any, bool]:
+    def invoke(self, function: str, payload: Any, request_id: str | None = None) -> tuple[Any, bool]:
         """Run one invocation in a sandbox of ``function``: (result, False) or (Lambda's error payload,
         True); raises TooManyRequests past the function's concurrency."""
-        answer, failed, report = self.pools[function].invoke(str(uuid.uuid4()), json.dumps(payload))
+        pool = self.pools[function]
+        answer, failed, report = pool.invoke(request_id or str(uuid.uuid4()), json.dumps(payload))
         result = json.loads(answer) if isinstance(answer, str) else answer
         if report is not None:
             if self._record_sdk_retry_wait is not None:

@@ -15,6 +15,7 @@ API_Invoke.html) in front of a runtime (:class:`~local_stack.lambda_runtime.invo
 from __future__ import annotations
 
 import json
+import uuid
 from urllib.parse import unquote, urlsplit
 
 from local_stack.lambda_runtime.invoker import Runtime, TooManyRequests
@@ -37,7 +38,7 @@ class _Handler(JsonRequestHandler):
 
 
 def _error(status: int, error_type: str, body: dict[str, object]) -> JsonAnswer:
-    return JsonAnswer(status, body, {"x-amzn-ErrorType": error_type})
+    return JsonAnswer(status, body, {"x-amzn-ErrorType": error_type, "x-amzn-RequestId": str(uuid.uuid4())})
 
 
 class InvokeServer:
@@ -80,12 +81,13 @@ class InvokeServer:
                 "InvalidRequestContentException",
                 {"Type": "User", "message": "Could not parse request body into json"},
             )
+        request_id = str(uuid.uuid4())  # the invocation's, as Lambda answers it in x-amzn-RequestId
         try:
-            result, failed = self.invoker.invoke(function, payload)
+            result, failed = self.invoker.invoke(function, payload, request_id)
         except TooManyRequests as throttled:
             body = {key: throttled.payload[key] for key in ("Reason", "Type", "message")}
             return _error(429, "TooManyRequestsException", body)
-        headers = {"X-Amz-Executed-Version": "$LATEST"}
+        headers = {"X-Amz-Executed-Version": "$LATEST", "x-amzn-RequestId": request_id}
         if failed:
             headers["X-Amz-Function-Error"] = "Unhandled"
         return JsonAnswer(200, result, headers)
