@@ -211,8 +211,8 @@ class LocalStack:
         assert self.segment is not None
         return {
             "lambda (Invoke API)": self.engine.server.url,
-            "moto (the functions' DynamoDB, Secrets Manager, Step Functions)": self.engine.moto_url
-            or "in process",
+            "moto (Step Functions, SQS), for the functions": self.engine.moto_url or "in process",
+            "moto (DynamoDB, Secrets Manager), for the functions": self.engine.aws_services.url or "-",
             "personalize-events / personalize-runtime": self.personalize.url,
             "segment tracking + Profile API": self.segment.url,
             "state machine": self.engine.state_machine_arn,

@@ -25,8 +25,9 @@ How it fits together:
   most. An exception becomes Lambda's error payload, so Step Functions sees ``Error`` = the exception's
   class name; a timeout ``Sandbox.Timedout``; a throttle ``Lambda.TooManyRequestsException``.
 * The functions' settings are environment variables, set before their modules are (re)imported. In process
-  mode the sandboxes reach moto (DynamoDB, Secrets Manager, Step Functions) through moto's server on
-  loopback, which shares this process's backends (``AWS_ENDPOINT_URL``).
+  mode the sandboxes reach Step Functions through moto's server on loopback, which shares this process's
+  backends (``AWS_ENDPOINT_URL``), and DynamoDB and Secrets Manager through a moto of their own in another
+  process (:mod:`local_stack.lambda_runtime.aws_services`), where ``prepare`` creates them too.
 * ``skip_retry_waits`` records the backoff waits of moto's retrier in :attr:`LocalEngine.retry_waits` and
   those of the functions' SDK retries in :attr:`LocalEngine.sdk_retry_waits` instead of sleeping them;
   every retry still happens and the ASL stays as deployed. ``fast`` (on by default) removes moto's
@@ -47,7 +48,9 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TextIO
 
 from local_stack.lambda_runtime import stdout
+from local_stack.lambda_runtime.aws_services import MotoProcess
 from local_stack.lambda_runtime.configuration import default_modules, function_configs
+from local_stack.lambda_runtime.direct_client import DirectLambdaClient
 from local_stack.lambda_runtime.invoker import InvocationError, Invoker, Runtime
 from local_stack.lambda_runtime.process_runtime import ProcessRuntime
 from local_stack.lambda_runtime.runtimes import RUNTIMES, SandboxedModules, import_functions
@@ -133,10 +136,8 @@ class LocalEngine:
         self.modules = default_modules(extra_functions)
         self.configs = function_configs(self.modules, timeouts=function_timeouts, concurrency=concurrency)
         self._function_log, self.region = function_log, region
-        self._prepare = prepare
-        self.machine_name = machine_name
+        self._prepare, self.machine_name, self.skip_retry_waits = prepare, machine_name, skip_retry_waits
         self.asl_path = os.fspath(asl_path)
-        self.skip_retry_waits = skip_retry_waits
         self.environment = {**default_environment(region, machine_name), **dict(env or {})}
         #: The functions' modules: those that run (inprocess), or read-only copies (process).
         self.functions: dict[str, Any] | SandboxedModules = {}
@@ -145,6 +146,7 @@ class LocalEngine:
         self.sdk_retry_waits: list[float] = []
         self._runtime: Runtime | None = None
         self._moto_server: Any = None
+        self.aws_services = MotoProcess()  # started in process mode only
         self._server: InvokeServer | None = None
         self.state_machine_arn = self.dead_letter_queue_url = self.moto_url = ""
         self.function_arns = {function: function_arn(function, region) for function in self.modules}
@@ -214,6 +216,7 @@ class LocalEngine:
             record_retry_wait=self.retry_waits.append,
             record_sdk_retry_wait=self.sdk_retry_waits.append,
             on_terminated=self._execution_ended,
+            lambda_client=DirectLambdaClient(lambda: self.runtime),
         )
         self._moto_patches.install()
         if self._quiet_moto:
@@ -225,6 +228,10 @@ class LocalEngine:
         session = boto3.session.Session(region_name=self.region)
         self._sfn = session.client("stepfunctions")
         self._sqs = session.client("sqs")
+        if self.runtime_kind == "process":  # DynamoDB and Secrets Manager on a core of their own
+            self.aws_services = MotoProcess()
+            self.aws_services.start()
+            self._set_environment(self.aws_services.endpoint_env())
         if self._prepare is not None:
             extra = dict(self._prepare(session) or {})
             self.environment.update(extra)
@@ -250,7 +257,7 @@ class LocalEngine:
         self.functions = SandboxedModules(self.modules)
         return ProcessRuntime(
             self.configs,
-            {**self.environment, "AWS_ENDPOINT_URL": self.moto_url},
+            {**self.environment, "AWS_ENDPOINT_URL": self.moto_url, **self.aws_services.endpoint_env()},
             region=self.region,
             log=self._function_log,
             hooks=self.sandbox_hooks,
@@ -307,6 +314,7 @@ class LocalEngine:
             if self._moto_server is not None:
                 self._moto_server.stop()
                 self._moto_server = None
+            self.aws_services.stop()
             stdout.uninstall()
         finally:
             if self._moto_patches is not None:

@@ -128,7 +128,8 @@ PATCHES: tuple[Internal, ...] = (
         (f"{module}.boto_client_for" for module in _CLIENT_USERS),
         "fast",
         replaces="moto's task client factory: a new boto3 session and client (models from JSON) per task",
-        why="one client per (region, service), built as moto does, kept-alive pool; Lambda unsigned",
+        why="one client per (region, service), built as moto does, kept-alive pool; Lambda: the engine's "
+        "runtime called in process, the Invoke API's answers without HTTP (lambda_runtime.direct_client)",
         breaks="moto building clients differently (_moto_task_client copies it), or in another module",
     ),
     Internal(
@@ -194,8 +195,12 @@ class MotoPatches:
         record_retry_wait: Callable[[float], None],
         record_sdk_retry_wait: Callable[[float], None],
         on_terminated: Callable[[str], None],
+        lambda_client: Any = None,
     ) -> None:
+        """``lambda_client``: what moto's Lambda tasks get as their client with ``fast`` (None: a boto3
+        client of the Invoke API server)."""
         self.skip_retry_waits = skip_retry_waits
+        self._lambda_client = lambda_client
         self.fast = fast
         self._record_retry_wait = record_retry_wait
         self._record_sdk_retry_wait = record_sdk_retry_wait
@@ -304,6 +309,8 @@ class MotoPatches:
 
     def client_for(self, region: str, service: str, state_credentials: Any = None) -> Any:
         """moto's ``boto_client_for``, built once per (region, service); credentials are unused there too."""
+        if service == "lambda" and self._lambda_client is not None:
+            return self._lambda_client
         key = (region, service)
         client = self._clients.get(key)
         if client is None:
