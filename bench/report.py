@@ -74,6 +74,14 @@ def _throughput(results: dict[str, Any]) -> list[str]:
             f"at most {cpu['ceilingPerSecond']:.1f}/s "
             f"(handlers alone {cpu['handlersOnlyCeilingPerSecond']:.1f}/s)"
         )
+        if "concurrentToCeiling" in cpu:
+            share, concurrent = cpu["concurrentToCeiling"], runs["workflowConcurrent"]["perSecond"]
+            add(
+                f"  concurrent throughput next to that ceiling: {concurrent:.1f} "
+                f"of {cpu['ceilingPerSecond']:.1f}/s = {share:.0%} (goal >= {cpu['ceilingGoal']:.0%}: "
+                f"{_goal(share >= cpu['ceilingGoal'])}); the sandboxes' share "
+                f"{cpu['sandboxMsPerExecution']:.1f} ms per execution"
+            )
     check = t["historyCheck"]
     add(
         f"  history events: {'identical' if check['identical'] else 'DIFFERENT'} with and without the "

@@ -9,17 +9,17 @@ posted to the local Segment tracking API as the website's source would, so the P
   sequential (one event at a time) and concurrent (``concurrency`` senders).
 * baseline: invoke ``bench.baseline`` (PutEvents, GetRecommendations, identify, then answer), the same way.
 
-Each Lambda invocation's duration is recorded at the invoke server (for the cost model), and each
-execution's history is read back (state transitions, Express duration, and the history check).
+Each Lambda invocation's duration is the one its REPORT line gives (the runtime's report of it, for the
+cost model), with the CPU it took in its sandbox; each execution's history is read back (state
+transitions, Express duration, and the history check). The functions run in sandbox processes, so a run's
+CPU is this process's and the sandboxes' (read from /proc by the runtime).
 """
 
 from __future__ import annotations
 
-import importlib
 import json
 import math
 import statistics
-import sys
 import threading
 import time
 from collections import defaultdict
@@ -44,9 +44,11 @@ class Run:
     seconds: float = 0.0
     ack_ms: list[float] = field(default_factory=list)
     failures: int = 0
-    #: CPU seconds of the whole process during the run (every thread), and of the senders (Segment's side)
+    #: CPU seconds of the whole process during the run (every thread), of the senders (Segment's side), and
+    #: of the functions' sandbox processes
     cpu_seconds: float = 0.0
     sender_cpu_seconds: float = 0.0
+    sandbox_cpu_seconds: float = 0.0
 
     @property
     def per_second(self) -> float:
@@ -54,8 +56,11 @@ class Run:
 
     @property
     def stack_cpu_ms(self) -> float:
-        """CPU ms per event of the local stack: the process's CPU without Segment's side (the senders)."""
-        return (self.cpu_seconds - self.sender_cpu_seconds) * 1000 / self.events if self.events else 0.0
+        """CPU ms per event of the local stack: the process's CPU without Segment's side (the senders), and
+        the sandboxes'."""
+        if not self.events:
+            return 0.0
+        return (self.cpu_seconds - self.sender_cpu_seconds + self.sandbox_cpu_seconds) * 1000 / self.events
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -64,6 +69,9 @@ class Run:
             "perSecond": round(self.per_second, 1),
             "failures": self.failures,
             "stackCpuMsPerEvent": round(self.stack_cpu_ms, 1),
+            "sandboxCpuMsPerEvent": round(self.sandbox_cpu_seconds * 1000 / self.events, 1)
+            if self.events
+            else 0,
             "senderCpuMsPerEvent": round(self.sender_cpu_seconds * 1000 / self.events, 1)
             if self.events
             else 0,
@@ -76,7 +84,7 @@ class Measurements:
 
     runs: dict[str, Run] = field(default_factory=dict)
     durations_ms: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
-    #: CPU ms of each invocation's thread (the handler, and the in-process moto calls it makes)
+    #: CPU ms of each invocation in its sandbox (every thread of the sandbox while it ran)
     handler_cpu_ms: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     transitions: list[int] = field(default_factory=list)
     execution_ms: list[float] = field(default_factory=list)
@@ -110,15 +118,10 @@ def open_stack(data_dir: Path, items: dict[str, Any], *, fast: bool = True) -> I
     """The local stack, with the baseline function served next to the workflow's six."""
     from local_stack.stack import LocalStack
 
-    with LocalStack(data_dir, items=items, fast=fast) as stack:  # functions log at INFO, as deployed
-        module_name = f"bench.{BASELINE}"
-        module = (
-            importlib.reload(sys.modules[module_name])
-            if module_name in sys.modules
-            else importlib.import_module(module_name)
-        )
-        assert stack.engine is not None
-        stack.engine.functions[BASELINE] = module
+    # functions log at INFO, as deployed
+    with LocalStack(
+        data_dir, items=items, fast=fast, extra_functions={BASELINE: f"bench.{BASELINE}"}
+    ) as stack:
         yield stack
 
 
@@ -141,28 +144,21 @@ def lambda_client(stack: Any, pool: int) -> Any:
 def timed_invocations(
     stack: Any, into: dict[str, list[float]], cpu: dict[str, list[float]] | None = None
 ) -> Iterator[None]:
-    """Record each handler's duration (ms), as Lambda bills it, and the CPU ms of its thread, while the
-    block runs."""
-    invoker = stack.engine.invoker
-    original = invoker.invoke
+    """Record each invocation's duration (ms, its REPORT line's, as Lambda bills it) and the CPU ms it took
+    in its sandbox, while the block runs."""
     lock = threading.Lock()
 
-    def invoke(function: str, payload: Any) -> tuple[Any, bool]:
-        started, cpu_started = time.perf_counter(), time.thread_time()
-        result = original(function, payload)
-        elapsed = (time.perf_counter() - started) * 1000
-        cpu_ms = (time.thread_time() - cpu_started) * 1000
+    def record(report: Any) -> None:
         with lock:
-            into[function].append(elapsed)
+            into[report.function].append(report.duration_ms)
             if cpu is not None:
-                cpu[function].append(cpu_ms)
-        return result
+                cpu[report.function].append(report.cpu_ms)
 
-    invoker.invoke = invoke
+    unsubscribe = stack.engine.runtime.subscribe(record)
     try:
         yield
     finally:
-        del invoker.invoke
+        unsubscribe()
 
 
 def _invoke(client: Any, function: str, message: dict[str, Any]) -> tuple[dict[str, Any], float]:
@@ -182,8 +178,10 @@ def drive(
     send: Callable[[dict[str, Any]], float],
     messages: list[dict[str, Any]],
     concurrency: int,
+    sandbox_cpu: Callable[[], float] = lambda: 0.0,
 ) -> Run:
-    """Send every message (``send`` returns its acknowledgement in ms), ``concurrency`` at a time."""
+    """Send every message (``send`` returns its acknowledgement in ms), ``concurrency`` at a time;
+    ``sandbox_cpu`` gives the CPU seconds the functions' sandboxes have used so far."""
     run = Run(name, events=len(messages))
     lock = threading.Lock()
 
@@ -202,7 +200,7 @@ def drive(
         with lock:
             run.ack_ms.append(ack)
 
-    started, cpu_started = time.perf_counter(), time.process_time()
+    started, cpu_started, sandbox_started = time.perf_counter(), time.process_time(), sandbox_cpu()
     if concurrency <= 1:
         for message in messages:
             one(message)
@@ -211,6 +209,7 @@ def drive(
             list(pool.map(one, messages))
     run.seconds = time.perf_counter() - started
     run.cpu_seconds = time.process_time() - cpu_started
+    run.sandbox_cpu_seconds = sandbox_cpu() - sandbox_started
     return run
 
 
@@ -273,10 +272,16 @@ def measure(
     warmup: int = 10,
     progress: Callable[[str], None] = lambda _: None,
 ) -> Measurements:
-    """Every run on one stack: workflow and baseline, sequential and concurrent."""
-    total = warmup * 2 + (sequential + concurrent) * 2
-    messages, items, identifies = every_step_messages(total, seed)
-    batches = iter([messages[i : i + n] for i, n in _slices([warmup, warmup, *[sequential, concurrent] * 2])])
+    """Every run on one stack: workflow and baseline, sequential and concurrent.
+
+    Each is warmed up first, one at a time, then ``concurrency`` at a time (``3 x concurrency`` events), so
+    that every sandbox a concurrent run needs has had its cold start before the clock starts (cold starts
+    are measured on their own, in fresh interpreters: :mod:`bench.coldstart`).
+    """
+    warm_concurrent = 3 * concurrency if concurrency > 1 else 0
+    sizes = [warmup, warmup, warm_concurrent, warm_concurrent, *[sequential, concurrent] * 2]
+    messages, items, identifies = every_step_messages(sum(sizes), seed)
+    batches = iter([messages[i : i + n] for i, n in _slices(sizes)])
     measured = Measurements()
     with open_stack(data_dir, items) as stack:
         for message in identifies + messages:
@@ -287,19 +292,22 @@ def measure(
         baseline = baseline_sender(client)
         drive("warm-up", workflow, next(batches), 1)
         drive("warm-up", baseline, next(batches), 1)
+        drive("warm-up", workflow, next(batches), concurrency)
+        drive("warm-up", baseline, next(batches), concurrency)
         arns.clear()
+        cpu = stack.engine.runtime.cpu_seconds
         progress("workflow, sequential")
         with timed_invocations(stack, measured.durations_ms, measured.handler_cpu_ms):
-            measured.runs["workflowSequential"] = drive("workflow", workflow, next(batches), 1)
+            measured.runs["workflowSequential"] = drive("workflow", workflow, next(batches), 1, cpu)
         sequential_arns = list(arns)
         arns.clear()
         progress("workflow, concurrent")
-        measured.runs["workflowConcurrent"] = drive("workflow", workflow, next(batches), concurrency)
+        measured.runs["workflowConcurrent"] = drive("workflow", workflow, next(batches), concurrency, cpu)
         progress("baseline, sequential")
         with timed_invocations(stack, measured.durations_ms):
-            measured.runs["baselineSequential"] = drive("baseline", baseline, next(batches), 1)
+            measured.runs["baselineSequential"] = drive("baseline", baseline, next(batches), 1, cpu)
         progress("baseline, concurrent")
-        measured.runs["baselineConcurrent"] = drive("baseline", baseline, next(batches), concurrency)
+        measured.runs["baselineConcurrent"] = drive("baseline", baseline, next(batches), concurrency, cpu)
         for arn in sequential_arns:  # a run's failures (not SUCCEEDED) are counted by drive
             history = stack.engine.history(arn)
             measured.sequential_histories.append(history_shape(history))
@@ -334,7 +342,7 @@ def measure_unpatched(data_dir: Path, messages: list[dict[str, Any]], items: dic
         sender = workflow_sender(stack, client, arns)
         drive("warm-up", sender, messages[:2], 1)
         arns.clear()
-        run = drive("moto as it comes", sender, messages[2:], 1)
+        run = drive("moto as it comes", sender, messages[2:], 1, stack.engine.runtime.cpu_seconds)
         return MotoAsItComes(run, [history_shape(stack.engine.history(arn)) for arn in arns])
 
 
