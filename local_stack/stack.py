@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
+from local_stack.lambda_runtime.invoker import SandboxHooks
 from local_stack.personalize import PersonalizeService
 from local_stack.resources import ACCOUNT_ID, DEFAULT_REGION, default_environment
 from local_stack.run_store import RunStore
@@ -53,6 +54,7 @@ class LocalStack:
         env: Mapping[str, str] | None = None,
         skip_retry_waits: bool = False,
         fast: bool = True,
+        sandbox_hooks: SandboxHooks | None = None,
     ) -> None:
         self.data_dir = Path(data_dir)
         self.fresh = fresh
@@ -60,6 +62,7 @@ class LocalStack:
         self.extra_env = dict(env or {})
         self.skip_retry_waits = skip_retry_waits
         self.fast = fast  # the engine's speed-ups (LocalEngine ``fast``); off only to compare with moto as is
+        self.sandbox_hooks = sandbox_hooks  # LocalEngine ``sandbox_hooks``: a test's plants in the functions
         self.personalize: PersonalizeService | None = None
         self.segment: SegmentService | None = None
         self.engine: LocalEngine | None = None
@@ -126,6 +129,7 @@ class LocalStack:
             fast=self.fast,
             prepare=self._create_resources,
             function_log=self.function_log,
+            sandbox_hooks=self.sandbox_hooks,
         )
         self.engine.open()
 

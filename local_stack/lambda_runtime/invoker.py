@@ -3,16 +3,30 @@
 from __future__ import annotations
 
 import contextlib
+import importlib
 import json
 import threading
 import traceback
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from types import ModuleType
 from typing import Any, TextIO
 
 from local_stack.lambda_runtime.context import LambdaContext
 from local_stack.resources import DEFAULT_REGION, FUNCTION_PREFIX, function_arn, function_name
+
+#: Function name -> dotted ``"module:callable"`` strings, each called with ``functions.<name>.app`` once it is
+#: imported in a sandbox of that function (a test plants a fault or swaps an adapter through them).
+SandboxHooks = Mapping[str, Sequence[str]]
+
+
+def call_sandbox_hooks(function: str, module: ModuleType, hooks: SandboxHooks | None) -> None:
+    """Call each hook of ``function`` (``"package.module:callable"``) with the function's app module."""
+    for hook in (hooks or {}).get(function, ()):
+        module_name, _, attribute = hook.partition(":")
+        if not module_name or not attribute:
+            raise ValueError(f"a sandbox hook is 'module:callable', got {hook!r}")
+        getattr(importlib.import_module(module_name), attribute)(module)
 
 
 class InvocationError(Exception):

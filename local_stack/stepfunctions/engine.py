@@ -43,7 +43,7 @@ from types import ModuleType
 from typing import Any, TextIO
 
 from functions import FUNCTIONS
-from local_stack.lambda_runtime.invoker import InvocationError, Invoker
+from local_stack.lambda_runtime.invoker import InvocationError, Invoker, SandboxHooks, call_sandbox_hooks
 from local_stack.lambda_runtime.server import InvokeServer
 from local_stack.resources import (
     ACCOUNT_ID,
@@ -93,6 +93,7 @@ class LocalEngine:
         prepare: Callable[[Any], Mapping[str, str] | None] | None = None,
         function_log: TextIO | None = None,
         fast: bool = True,
+        sandbox_hooks: SandboxHooks | None = None,
     ) -> None:
         """Configure; nothing starts before :meth:`open`.
 
@@ -100,7 +101,8 @@ class LocalEngine:
         with a boto3 session inside moto once moto runs and before the functions are imported, to create
         resources (secrets, tables); the variables it returns are added to the functions' environment.
         ``fast`` applies the speed-ups of :mod:`~local_stack.stepfunctions.moto_patches` (off: moto exactly
-        as it comes, and polling waits).
+        as it comes, and polling waits). ``sandbox_hooks``: function name -> ``"module:callable"`` strings,
+        each called with ``functions.<name>.app`` right after it is imported.
         """
         self.region = region
         self._prepare = prepare
@@ -125,6 +127,10 @@ class LocalEngine:
         self._quiet_moto = quiet_moto
         self._saved_moto_log_level: int | None = None
         self.fast = fast
+        unknown = set(sandbox_hooks or {}) - set(FUNCTIONS)
+        if unknown:
+            raise ValueError(f"sandbox hooks for unknown functions: {sorted(unknown)}")
+        self.sandbox_hooks = {name: tuple(hooks) for name, hooks in (sandbox_hooks or {}).items()}
         self._moto_patches: MotoPatches | None = None
         self._ended: set[str] = set()
         self._ended_changed = threading.Condition()
@@ -277,6 +283,7 @@ class LocalEngine:
                 modules[function] = importlib.reload(sys.modules[module_name])
             else:
                 modules[function] = importlib.import_module(module_name)
+            call_sandbox_hooks(function, modules[function], self.sandbox_hooks)
         return modules
 
     # --- running -----------------------------------------------------------------------------------------
