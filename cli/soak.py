@@ -1,5 +1,8 @@
 """``segment-personalize soak``: every message delivered twice with faults on, then a redrive; prints the
-figures of each workflow type and exits 1 if anything was lost or tracked twice (``make soak``)."""
+figures of each workflow type and exits 1 when one is not what it must be (``make soak``): anything lost,
+tracked twice or wrong, a valid message rejected or never let in, a redelivery the STANDARD name dedupe let
+through, an identify that never reached Segment or reached it again unexplained, a synced profile without
+its last decided trait, a dead letter the redrive left that should have gone (docs/soak.md)."""
 
 from __future__ import annotations
 

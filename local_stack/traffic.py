@@ -3,13 +3,17 @@
 A product catalog with categories and co-purchase bundles, known users with traits sent by ``identify``,
 anonymous visitors, sessions of Product Viewed / Product Added / Order Completed (with ``products[]``), and
 a few malformed messages. The same seed gives the same messages, byte for byte, so a run can be repeated.
+
+The generator also says what it made (:attr:`Traffic.facts`, one :class:`Generated` per message): the
+messageId, the user, the session, the item ids in order, and which messages it broke and how. The soak
+takes the interactions it expects from these facts, never from the workflow's code.
 """
 
 from __future__ import annotations
 
 import random
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -26,6 +30,51 @@ NOUNS = {
     "toys": ("Puzzle", "Robot", "Kite", "Blocks"),
 }
 TIMEZONES = ("+00:00", "+01:00", "-05:00", "+05:30", "-08:00", "+09:00")
+#: The track events the generator makes; each is an interaction under the default ``INTERACTION_EVENTS``.
+INTERACTION_EVENTS = ("Product Viewed", "Product Added", "Order Completed")
+#: A large order has this many products or more: more than the 10 events of one PutEvents call.
+LARGE_ORDER = 11
+#: Why a malformed message is malformed, one per kind the generator makes, in the order it makes them.
+MALFORMED_REASONS = (
+    "no messageId",
+    "timestamp is not a date",
+    "neither userId nor anonymousId",
+    "empty event name",
+    "products is not a list",
+)
+
+
+@dataclass(frozen=True)
+class Generated:
+    """What the generator knows about one message it made.
+
+    ``items`` are the item ids the message carries, in order; ``per_product`` when they are the products of
+    an order (one Personalize event each, eventId ``<messageId>-<index>``, docs/contract.md), else the one
+    item of a product event (eventId = the messageId). ``malformed`` says how the generator broke the
+    message (one of :data:`MALFORMED_REASONS`), None for a valid one.
+    """
+
+    message_id: str | None
+    type: str
+    event: str | None
+    user_id: str | None
+    anonymous_id: str | None
+    items: tuple[str, ...] = ()
+    per_product: bool = False
+    malformed: str | None = None
+
+    @property
+    def session_id(self) -> str | None:
+        """Personalize's sessionId of the message: the anonymousId, else the userId (docs/contract.md)."""
+        return self.anonymous_id or self.user_id
+
+    def interactions(self) -> dict[str, str]:
+        """eventId -> itemId of every Personalize event a valid message should become (none when broken)."""
+        if self.malformed is not None or self.message_id is None or self.event not in INTERACTION_EVENTS:
+            return {}
+        if self.per_product:
+            return {f"{self.message_id}-{index}": item for index, item in enumerate(self.items)}
+        return {self.message_id: self.items[0]} if self.items else {}
 
 
 @dataclass(frozen=True)
@@ -62,6 +111,7 @@ class Traffic:
     catalog: list[Product]
     visitors: list[Visitor]
     malformed: int
+    facts: list[Generated] = field(default_factory=list)  # what each message is, in the same order
 
     def items_catalog(self) -> dict[str, dict[str, Any]]:
         """itemId -> metadata, the shape the local Personalize service takes."""
@@ -80,7 +130,11 @@ class TrafficGenerator:
         sessions_per_visitor: int = 3,
         malformed: int = 5,
         start: datetime | None = None,
+        large_order_every: int = 0,
     ) -> None:
+        """``large_order_every`` n > 0: the first order and every n-th after it, of known users and of
+        anonymous visitors each, get at least :data:`LARGE_ORDER` products (so Track makes several PutEvents
+        calls); 0 leaves orders as they are."""
         self.rng = random.Random(seed)
         self.product_count = products
         self.user_count = users
@@ -88,6 +142,9 @@ class TrafficGenerator:
         self.sessions_per_visitor = sessions_per_visitor
         self.malformed_count = malformed
         self.clock = start or datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
+        self.large_order_every = large_order_every
+        self._orders = {False: 0, True: 0}  # orders so far, anonymous and identified
+        self._facts: dict[int, Generated] = {}  # id(message) -> what it is, while generating
 
     # ---- world ---------------------------------------------------------------------------------------
     def _uuid(self) -> str:
@@ -152,12 +209,27 @@ class TrafficGenerator:
         }
         if identified and visitor.user_id:
             message["userId"] = visitor.user_id
+        self._note(message)
         return message
 
-    def _track(self, visitor: Visitor, event: str, identified: bool, **properties: Any) -> dict[str, Any]:
+    def _note(self, message: dict[str, Any], items: tuple[str, ...] = (), per_product: bool = False) -> None:
+        self._facts[id(message)] = Generated(
+            message.get("messageId"),
+            message["type"],
+            message.get("event"),
+            message.get("userId"),
+            message.get("anonymousId"),
+            items,
+            per_product,
+        )
+
+    def _track(
+        self, visitor: Visitor, event: str, identified: bool, items: tuple[str, ...] = (), **properties: Any
+    ) -> dict[str, Any]:
         message = self._base(visitor, "track", identified)
         message["event"] = event
         message["properties"] = properties
+        self._note(message, items or (properties["sku"],), per_product=bool(items))
         return message
 
     def _identify(self, visitor: Visitor) -> dict[str, Any]:
@@ -199,13 +271,14 @@ class TrafficGenerator:
                     messages.append(self._track(visitor, "Product Added", identified, **extra.properties()))
                     cart.append(extra)
         if cart and self.rng.random() < 0.7:
-            unique = list({p.sku: p for p in cart}.values())
+            unique = self._order(list({p.sku: p for p in cart}.values()), catalog, identified)
             revenue = round(sum(p.price for p in unique), 2)
             messages.append(
                 self._track(
                     visitor,
                     "Order Completed",
                     identified,
+                    tuple(p.sku for p in unique),
                     order_id=f"ORD-{self.rng.randint(10000, 99999)}",
                     revenue=revenue,
                     currency="USD",
@@ -216,6 +289,15 @@ class TrafficGenerator:
             if identified:
                 messages.append(self._identify(visitor))  # a computed purchased_products trait
         return messages
+
+    def _order(self, products: list[Product], catalog: list[Product], identified: bool) -> list[Product]:
+        """The products of an order: the cart, made large for every ``large_order_every``-th order."""
+        self._orders[identified] += 1
+        if not self.large_order_every or (self._orders[identified] - 1) % self.large_order_every:
+            return products
+        others = [p for p in catalog if p not in products]
+        extra = self.rng.randint(LARGE_ORDER, LARGE_ORDER + 8) - len(products)
+        return products + self.rng.sample(others, k=max(0, extra))
 
     def _malformed(self, visitor: Visitor) -> list[dict[str, Any]]:
         broken = []
@@ -231,8 +313,17 @@ class TrafficGenerator:
         nameless = self._track(visitor, "Product Viewed", False, sku="SKU-0004")
         nameless["event"] = ""
         broken.append(nameless)
-        bad_products = self._track(visitor, "Order Completed", False, products="SKU-0005")
+        bad_products = self._track(visitor, "Order Completed", False, ("SKU-0005",), products="SKU-0005")
         broken.append(bad_products)
+        for message, reason in zip(broken, MALFORMED_REASONS, strict=True):
+            fact = self._facts[id(message)]
+            self._facts[id(message)] = replace(
+                fact,
+                message_id=message.get("messageId"),
+                event=message.get("event"),
+                anonymous_id=message.get("anonymousId"),
+                malformed=reason,
+            )
         return broken[: self.malformed_count]
 
     def generate(self) -> Traffic:
@@ -261,7 +352,9 @@ class TrafficGenerator:
         broken = self._malformed(visitors[-1])
         for message in broken:
             messages.insert(self.rng.randrange(len(messages) + 1), message)
-        return Traffic(messages, catalog, visitors, len(broken))
+        facts = [self._facts[id(message)] for message in messages]
+        self._facts.clear()
+        return Traffic(messages, catalog, visitors, len(broken), facts)
 
 
 def generate(seed: int = 7, **sizes: Any) -> Traffic:

@@ -1,18 +1,21 @@
 """The soak's fault plan: which faults the local services inject, when, and how an outage ends.
 
-Short bursts that the state machine's retries absorb, answers slower than the clients' timeouts, then four
-outages that outlast the retries so that some executions are dead-lettered. Every fault goes through the
-services' own injectors (``stack.personalize.faults``, ``stack.segment.faults``), all from this module.
+Short bursts that the state machine's retries absorb, answers slower than the clients' timeouts, a large
+order whose second PutEvents call is throttled, then four outages that outlast the retries so that some
+executions are dead-lettered. Every fault goes through the services' own injectors
+(``stack.personalize.faults``, ``stack.segment.faults``), all from this module.
 """
 
 from __future__ import annotations
 
+import json
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from local_stack.stack import LocalStack
+from local_stack.traffic import LARGE_ORDER, Generated
 
 #: Client timeouts during a soak (seconds) and how much slower the injected slow answers are.
 CLIENT_TIMEOUT = 1.0
@@ -35,6 +38,9 @@ class FaultStep:
     action: FaultAction
     until: float | None = None
     clear: FaultAction | None = None
+    #: For one large order alone: at the first one delivered at or after ``at`` outside any outage, the
+    #: soak waits for every execution in flight, turns the fault on, delivers that order and waits for it.
+    solo: bool = False
 
 
 def _personalize(stack: LocalStack) -> Any:
@@ -75,8 +81,31 @@ def _clear_segment_outage(s: LocalStack) -> None:
         injector.add_from_dict({k: v for k, v in fault.items() if v is not None})
 
 
+def _second_call_throttled(s: LocalStack) -> None:
+    """The next PutEvents call answered (1 ms late), the two after it throttled: queued before any fault
+    still pending, so that they meet the large order's calls (the harness delivers it alone)."""
+    injector = _personalize(s).faults
+    waiting = injector.pending()
+    injector.clear()
+    injector.add("PutEvents", None, count=1, delay_seconds=0.001)  # lets the first call through
+    injector.add("PutEvents", "ThrottlingException", count=2)  # the call and the SDK's one retry
+    for fault in waiting:
+        injector.add(**{k: v for k, v in fault.items() if k != "message"})
+
+
+SLOW_LABEL = (
+    f"answers slower than the {CLIENT_TIMEOUT:g} s client timeouts ({SLOW_ANSWER:g} s), one each: "
+    "Profile API, tracking API (applied late), GetRecommendations, PutEvents (not applied)"
+)
+SECOND_CALL_LABEL = (
+    "a large order's second PutEvents call: ThrottlingException x2 (the SDK's retry too), so the state "
+    "machine retries Track after its first call was stored"
+)
+
+
 def fault_plan() -> list[FaultStep]:
-    """Short bursts the retries absorb, slow answers, then four outages that outlast the retries."""
+    """Short bursts the retries absorb, slow answers, a large order's second call throttled, then four
+    outages that outlast the retries."""
     return [
         FaultStep(
             0.04,
@@ -96,8 +125,7 @@ def fault_plan() -> list[FaultStep]:
         FaultStep(0.16, "tracking API 503 x3", _segment_fault("tracking", 503, 3)),
         FaultStep(
             0.20,
-            f"answers slower than the {CLIENT_TIMEOUT:g} s client timeouts ({SLOW_ANSWER:g} s), one each: "
-            "Profile API, tracking API (applied late), GetRecommendations, PutEvents (not applied)",
+            SLOW_LABEL,
             _together(
                 _segment_fault("profile", None, 1, SLOW_ANSWER),
                 _segment_fault("tracking", None, 1, SLOW_ANSWER),
@@ -105,6 +133,7 @@ def fault_plan() -> list[FaultStep]:
                 _personalize_fault("PutEvents", "ServiceUnavailableException", 1, SLOW_ANSWER),
             ),
         ),
+        FaultStep(0.24, SECOND_CALL_LABEL, _second_call_throttled, solo=True),
         FaultStep(
             0.28,
             "outage: PutEvents ThrottlingException",
@@ -134,6 +163,43 @@ def fault_plan() -> list[FaultStep]:
             clear=_clear_segment_outage,
         ),
     ]
+
+
+def solo_slot(
+    step: FaultStep, slots: Sequence[Sequence[Any]], facts: list[Generated], plan: list[FaultStep]
+) -> int | None:
+    """The slot of ``step``'s large order: the first valid one at or after ``step.at`` outside every outage
+    of ``plan`` (a delivery of its first copy), else the last one before; None when there is none."""
+    outages = [(o.at, o.until) for o in plan if o.until is not None]
+    candidates = []
+    for position, slot in enumerate(slots):
+        fraction = position / len(slots)
+        first = [d for d in slot if d.copy == 0 and len(facts[d.index].interactions()) >= LARGE_ORDER]
+        if first and not any(start <= fraction < end for start, end in outages):
+            candidates.append((fraction, position))
+    after = [position for fraction, position in candidates if fraction >= step.at]
+    if after:
+        return after[0]
+    return candidates[-1][1] if candidates else None
+
+
+def put_events_calls(stack: LocalStack, message_id: str) -> list[str]:
+    """Every PutEvents call that carried events of ``message_id``, in order: the first and last eventId
+    suffix it carried and its answer, ``200`` or the error code, e.g. ``-0..-9 200`` (the local Personalize
+    service's own request log)."""
+    rows = _personalize(stack).query(
+        "SELECT body, status, error_code FROM requests WHERE operation = 'PutEvents' AND body LIKE ?"
+        " ORDER BY id",
+        (f"%{message_id}%",),
+    )
+    calls = []
+    for row in rows:
+        events = json.loads(row["body"] or "{}").get("eventList") or []
+        ids = [str(e.get("eventId", "")) for e in events if str(e.get("eventId", "")).startswith(message_id)]
+        if ids:
+            first, last = ids[0].removeprefix(message_id), ids[-1].removeprefix(message_id)
+            calls.append(f"{first}..{last} {row['error_code'] or row['status']}")
+    return calls
 
 
 def _end_outages(injector: Any) -> list[dict[str, Any]]:

@@ -3,38 +3,36 @@
 What one soak does, on a fresh :class:`~local_stack.stack.LocalStack` (loopback only, bounded in count and
 time):
 
-1. Generates seeded Segment traffic (:mod:`local_stack.traffic`) and posts it to the local Segment tracking
-   API as the website's source would (before any fault is on, so that profile traits exist).
-2. Delivers every message to the workflow **twice**, as Segment's destination retries do: the second copy
-   comes later, a few deliveries on or many, so that copies overtake each other (out of order).
+1. Generates seeded Segment traffic (:mod:`local_stack.traffic`), with orders of more than 10 products, and
+   posts it to the local Segment tracking API as the website's source would (before any fault is on, so
+   that profile traits exist). The generator's own account of each message (ids, user, session, items,
+   which it broke and how) is the ground truth of what should happen (:mod:`soak.truth`).
+2. Delivers every message to the entry function **twice**, as Segment's destination retries do: for a
+   quarter of them both copies at the same moment (two threads, racing), else the second copy later, a few
+   deliveries on or many, so that copies overtake each other. A failed invoke is retried as Segment
+   retries it (:func:`soak.deliveries.deliver`); one that never gets in is lost, not rejected.
 3. Meanwhile injects faults on the local services, following :func:`soak.faults.fault_plan`: Personalize
    PutEvents ``ThrottlingException``, GetRecommendations 500s, Segment Profile API 429/503, tracking API 503,
-   and responses slower than the clients' timeouts (the soak lowers them through the functions' own
-   settings: ``SEGMENT_TIMEOUT``, ``SEGMENT_PROFILE_API_TIMEOUT``, ``PERSONALIZE_TIMEOUT``). Short bursts are
-   absorbed by the state machine's retries; *outages* last until executions were dead-lettered, so some
-   always are.
-4. Clears the faults, redrives the dead-letter queue (:func:`cli.redrive.redrive`, with the engine's
-   moto SQS and Step Functions) and waits for those executions.
-5. Computes the figures from ground truth, not from what the workflow says about itself: the eventIds that
-   should reach Personalize come from Validate's own logic (``segment_personalize.interactions``) run on each
-   distinct accepted message; the tracked ones are the local Personalize service's stored events (SQLite
-   ``events`` table); the dead-lettered ones are the dead-letter queue's bodies. *lost* = expected eventIds
-   neither stored nor in the dead-letter queue; *tracked twice* = eventIds stored more than once. Both must be
-   0, before and after the redrive.
-
-Each phase is a method of :class:`Soak`; the fault plan is :mod:`soak.faults`, the schedule of copies
-:mod:`soak.deliveries`, the figures :mod:`soak.figures` and their printing :mod:`soak.report`.
+   responses slower than the clients' timeouts (the soak lowers them through the functions' own settings:
+   ``SEGMENT_TIMEOUT``, ``SEGMENT_PROFILE_API_TIMEOUT``, ``PERSONALIZE_TIMEOUT``), a large order's second
+   PutEvents call throttled, and *outages* that last until executions were dead-lettered.
+4. Clears the faults, redrives the dead-letter queue (:func:`cli.redrive.redrive`, with the engine's moto SQS
+   and Step Functions) and waits for those executions.
+5. Counts the figures from ground truth (:mod:`soak.figures`, :mod:`soak.syncs`): Personalize's stored
+   events, the dead-letter queue's bodies, the entry function's answers and ListExecutions, the local
+   Segment's arrivals and profiles, each against the generator's facts. :meth:`SoakResult.failures` lists
+   every figure that is not what it must be; ``make soak`` exits 1 when there is one.
 
 Retry waits are not slept (``skip_retry_waits``): moto records them instead, so a soak takes minutes, not
 the hours the backoffs would add up to. The retries themselves all happen.
 
-**Workflow types.** The local engine runs Step Functions' STANDARD semantics only. ``STANDARD``: both copies
-go through the entry function, and the second finds the execution of that name (the dedupe). ``EXPRESS``
-has no execution-name dedupe, so a redelivered message starts a second execution; the soak *emulates* that
-by starting the second copy as an execution of its own name (``<name>-redelivery``, the same input the entry
-function builds). Only Track's and SyncProfile's idempotency records then stand between a redelivery and a
-second PutEvents. Other EXPRESS traits (at-least-once state transitions, the 5-minute limit) are not
-emulated.
+**Workflow types.** The local engine runs Step Functions' STANDARD semantics only. ``STANDARD``: every copy
+goes through the entry function, and each after the first must find its message's execution (the name
+dedupe). ``EXPRESS`` has no name dedupe: the soak *emulates* it with a sandbox hook of the entry function
+(:mod:`soak.emulation`) that starts every delivery under a name of its own (``<name>-express-<hex>``).
+Only Track's and SyncProfile's idempotency records then stand between a redelivery and a second PutEvents
+or identify. Other EXPRESS traits (at-least-once state transitions, the
+5-minute limit) are not emulated.
 
 **Slow PutEvents.** A timed-out PutEvents is injected as one that Personalize did *not* apply (the answer,
 an error, comes after the client gave up). One that Personalize applied after the client gave up cannot be
@@ -48,28 +46,35 @@ from __future__ import annotations
 import random
 import sys
 import tempfile
+import threading
 import time
-from collections import Counter, deque
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
 import boto3
 
 from cli.redrive import RedriveReport, redrive
-from local_stack.destination import classify
 from local_stack.resources import DEFAULT_REGION
-from local_stack.run_store import ExecutionRecord
 from local_stack.stack import LocalStack
-from soak.deliveries import Delivery, deliver, deliveries, traffic_messages
-from soak.faults import CLIENT_TIMEOUT, FaultStep, clear_faults, count_answers, fault_plan
-from soak.figures import Figures, SoakResult, expectations, ground_truth
+from local_stack.traffic import Traffic
+from soak.accounting import Ledger
+from soak.deliveries import Answer, Delivery, deliver, deliveries, traffic
+from soak.emulation import EXPRESS_HOOK
+from soak.faults import (
+    CLIENT_TIMEOUT,
+    FaultStep,
+    clear_faults,
+    count_answers,
+    fault_plan,
+    put_events_calls,
+    solo_slot,
+)
+from soak.figures import SoakResult
 from soak.report import print_result
 
 WORKFLOW_TYPES = ("STANDARD", "EXPRESS")
-#: History events of a failed step attempt.
-_STEP_FAILURES = frozenset({"LambdaFunctionFailed", "LambdaFunctionTimedOut", "TaskFailed", "TaskTimedOut"})
 #: How every soak ran, printed with its figures.
 NOTES = (
     "retry waits skipped (skip_retry_waits): every retry runs, none sleeps",
@@ -78,18 +83,8 @@ NOTES = (
 )
 
 Progress = Callable[[str], None]
-
-
-@dataclass(frozen=True)
-class BeforeRedrive:
-    """What the deliveries came to once every execution ended, before the redrive."""
-
-    expected: dict[str, str]  # eventId -> messageId, from Validate's logic
-    ignored: int
-    rejected: Counter[str]
-    retries: int
-    recovered_by_retries: int
-    figures: Figures
+#: A test's wrapper of a boto3 client the soak itself uses: (service name, client) -> client.
+ClientWrapper = Callable[[str, Any], Any]
 
 
 class Soak:
@@ -99,7 +94,7 @@ class Soak:
         self,
         stack: LocalStack,
         workflow: str,
-        messages: list[Any],
+        generated: Traffic,
         rng: random.Random,
         *,
         plan: list[FaultStep],
@@ -108,60 +103,72 @@ class Soak:
         execution_timeout: float,
         started: float,
         say: Progress,
+        wrap_client: ClientWrapper | None = None,
     ) -> None:
         assert stack.engine is not None
-        assert stack.segment is not None
-        self.stack, self.engine, self.segment = stack, stack.engine, stack.segment
-        self.workflow, self.messages = workflow, messages
-        self.schedule, self.out_of_order = deliveries(messages, rng)
+        self.stack, self.engine = stack, stack.engine
+        self.workflow, self.messages = workflow, generated.messages
+        self.schedule = deliveries(self.messages, rng)
         self.plan, self.seconds, self.started, self.say = plan, seconds, started, say
         self.max_in_flight, self.execution_timeout = max_in_flight, execution_timeout
-        self.fault_answers: Counter[str] = Counter()
+        self.wrap_client = wrap_client or (lambda _service, client: client)
+        self.ledger = Ledger(workflow, generated.facts)
         self.applied: list[str] = []  # labels of the fault steps turned on
         self.active: FaultStep | None = None  # the outage now on
-        self.refused: dict[int, str] = {}  # message index -> why the Segment source refused it
-        self.entry_rejections: dict[int, str] = {}  # message index -> why the entry function refused it
+        solo = [step for step in plan if step.solo]
+        self.plan = [step for step in plan if not step.solo]
+        self.solo: dict[int, FaultStep] = {}  # slot -> the fault step for that large order alone
+        for step in solo:
+            slot = solo_slot(step, self.schedule.slots, generated.facts, self.plan)
+            if slot is not None:
+                self.solo[slot] = step
         self.pending: deque[str] = deque()  # ARNs of the executions not waited for yet
-        self.executions: dict[str, int] = {}  # execution ARN -> message index
-        self.first_arn: dict[int, str] = {}  # message index -> the execution its first delivery started
-        self.delivered_first: set[int] = set()  # indexes of the messages whose first copy came
-        self.descriptions: dict[str, dict[str, Any]] = {}  # execution ARN -> its description once it ended
-        self.redeliveries = self.delivered = 0
         self.stopped_early = False
 
     def run(self) -> SoakResult:
         """Every phase in order; the figures before and after the redrive."""
-        count_answers(self.stack, self.fault_answers)
+        count_answers(self.stack, self.ledger.fault_answers)
         self.post_to_source()
         self.deliver_with_fault_plan()
         self.drain()
-        before = self.compute()
-        report = self.redrive_dead_letters(before.figures.dead_letters)
-        return self.figures(before, report)
+        self.ledger.before_redrive(self.stack)
+        self.say(f"  drained in {time.monotonic() - self.started:.1f} s; redrive")
+        report = self.redrive_dead_letters(self.ledger.dead_letters())
+        result = self.ledger.result(self.stack, report, self.schedule, self.applied)
+        result.seconds, result.stopped_early, result.notes = (
+            time.monotonic() - self.started,
+            self.stopped_early,
+            [*NOTES, *result.notes],
+        )
+        return result
 
     def post_to_source(self) -> None:
         """The source: Segment receives every message before its destination does (and before any fault)."""
         for index, message in enumerate(self.messages):
             reason = self.stack.send_to_segment(message)
             if reason:
-                self.refused[index] = reason
+                self.ledger.refused.add(index)
+                self.ledger.rejections[index] = f"Segment: {reason}"
 
     def deliver_with_fault_plan(self) -> None:
-        """Every delivery of the schedule in order, turning the plan's faults on and off as it goes."""
-        self.say(f"{self.workflow}: {len(self.messages)} messages, {len(self.schedule)} deliveries")
-        for position, delivery in enumerate(self.schedule):
+        """Every slot of the schedule in order, turning the plan's faults on and off as it goes."""
+        slots = self.schedule.slots
+        self.say(f"{self.workflow}: {len(self.messages)} messages, {sum(map(len, slots))} deliveries")
+        for position, slot in enumerate(slots):
             self._follow_fault_plan(position)
-            if delivery.copy == 0 and time.monotonic() - self.started > self.seconds:
+            if any(d.copy == 0 for d in slot) and time.monotonic() - self.started > self.seconds:
                 self.stopped_early = True  # out of time: no new messages, but every copy still comes
                 continue
-            self._deliver(delivery)
+            if position in self.solo:
+                self._deliver_alone(position, slot, self.solo[position])
+            else:
+                self._deliver(slot)
 
     def _follow_fault_plan(self, position: int) -> None:
-        fraction = position / len(self.schedule)
+        fraction = position / len(self.schedule.slots)
         active = self.active
         if active is not None and active.until is not None and fraction >= active.until:
-            while self.pending:  # every execution started during the outage meets it
-                self._finish(self.pending.popleft())
+            self._wait_for_all()  # every execution started during the outage meets it
             assert active.clear is not None
             active.clear(self.stack)
             self._say_at(position, "fault off")
@@ -176,69 +183,62 @@ class Soak:
             if step.until is not None:
                 self.active = step
 
+    def _deliver_alone(self, position: int, slot: Sequence[Delivery], step: FaultStep) -> None:
+        """One large order with nothing else in flight, its fault on: the fault meets this order only."""
+        self._wait_for_all()
+        step.action(self.stack)
+        self.applied.append(step.label)
+        self._say_at(position, f"fault on: {step.label}")
+        self._deliver(slot)
+        self._wait_for_all()
+        message_id = slot[0].message.get("messageId")
+        self.ledger.notes.append(
+            f"large order {message_id}: PutEvents calls {', '.join(put_events_calls(self.stack, message_id))}"
+        )
+
     def _say_at(self, position: int, text: str) -> None:
         elapsed = time.monotonic() - self.started
-        self.say(f"  {elapsed:6.1f} s  {position:>5}/{len(self.schedule)} {text}")
+        self.say(f"  {elapsed:6.1f} s  {position:>5}/{len(self.schedule.slots)} {text}")
 
-    def _deliver(self, delivery: Delivery) -> None:
-        if delivery.copy == 1 and delivery.index not in self.delivered_first:
+    def _deliver(self, slot: Sequence[Delivery]) -> None:
+        """Hand a slot's deliveries to the entry function, at the same moment when there are two."""
+        ledger = self.ledger
+        ledger.delivered.update(d.index for d in slot if d.copy == 0)
+        due = [d for d in slot if d.index in ledger.delivered and d.index not in ledger.refused]
+        if not due:
             return
-        if delivery.index in self.refused:
-            self.delivered_first.add(delivery.index)
-            return
-        self.delivered += 1
-        arn = deliver(self.engine, delivery, self.workflow, self.entry_rejections)
-        self.delivered_first.add(delivery.index)
-        if arn is None:
-            return
-        if delivery.copy == 1:
-            self.redeliveries += 1
-        if arn in self.executions:
-            return  # the same execution: Step Functions deduplicated the redelivery
-        self.executions[arn] = delivery.index
-        self.first_arn.setdefault(delivery.index, arn)
-        self.pending.append(arn)
+        answers: list[Answer] = []
+        if len(due) == 1:
+            answers.append(deliver(self.engine, due[0]))
+        else:
+            answers.extend(_at_once(self.engine, due))
+        for arn in ledger.record(answers):
+            self.pending.append(arn)
         while len(self.pending) >= self.max_in_flight:
             self._finish(self.pending.popleft())
 
     def _finish(self, arn: str) -> None:
-        self.descriptions[arn] = self.engine.wait(arn, timeout=self.execution_timeout)
+        self.ledger.ended(
+            arn, self.engine.wait(arn, timeout=self.execution_timeout), self.engine.history(arn)
+        )
+
+    def _wait_for_all(self) -> None:
+        while self.pending:
+            self._finish(self.pending.popleft())
 
     def drain(self) -> None:
         """Wait for the executions still running, then end every fault."""
-        while self.pending:
-            self._finish(self.pending.popleft())
+        self._wait_for_all()
         if self.active is not None and self.active.clear is not None:
             self.active.clear(self.stack)
         clear_faults(self.stack)
-
-    def compute(self) -> BeforeRedrive:
-        """What happened per execution, and the ground truth before the redrive."""
-        recovered = sum(
-            1
-            for arn, d in self.descriptions.items()
-            if d["status"] == "SUCCEEDED"
-            and any(e["type"] in _STEP_FAILURES for e in self.engine.history(arn))
-        )
-        retries = len(self.engine.retry_waits)
-        expected, ignored, rejected = expectations(
-            self.engine, self.messages, self.first_arn, self.refused, self.entry_rejections
-        )
-        for arn, description in self.descriptions.items():
-            outcome, reason, *_ = classify(ExecutionRecord.from_description(arn, description))
-            if outcome == "rejected" and arn == self.first_arn.get(self.executions[arn]):
-                rejected[f"workflow: {reason}"] += 1
-        before = ground_truth(self.stack, expected)
-        elapsed = time.monotonic() - self.started
-        self.say(f"  drained in {elapsed:.1f} s; {before.dead_letters} dead letters; redrive")
-        return BeforeRedrive(expected, ignored, rejected, retries, recovered, before)
 
     def redrive_dead_letters(self, dead_letters: int) -> RedriveReport:
         """The fault is gone: redrive the dead-letter queue, and wait for those executions."""
         session = boto3.session.Session(region_name=DEFAULT_REGION)
         report = redrive(
-            session.client("sqs"),
-            session.client("stepfunctions"),
+            self.wrap_client("sqs", session.client("sqs")),
+            self.wrap_client("stepfunctions", session.client("stepfunctions")),
             self.engine.dead_letter_queue_url,
             self.engine.state_machine_arn,
             max_messages=max(10, dead_letters * 2),
@@ -246,35 +246,33 @@ class Soak:
         )
         for redriven in report.started:
             if redriven.executionArn:
-                self.engine.wait(redriven.executionArn, timeout=self.execution_timeout)
+                arn = redriven.executionArn
+                description = self.engine.wait(arn, timeout=self.execution_timeout)
+                self.ledger.ended(arn, description, self.engine.history(arn), redriven=True)
         return report
 
-    def figures(self, before: BeforeRedrive, report: RedriveReport) -> SoakResult:
-        """The figures after the redrive, next to the ones before."""
-        after = ground_truth(self.stack, before.expected)
-        identifies = self.segment.message_log("identify")
-        return SoakResult(
-            workflow=self.workflow,
-            messages=len(self.delivered_first),
-            deliveries=self.delivered,
-            out_of_order=self.out_of_order,
-            accepted=len(self.first_arn),
-            redeliveries=self.redeliveries,
-            ignored=before.ignored,
-            expected_interactions=len(before.expected),
-            rejected=before.rejected,
-            retries=before.retries,
-            recovered_by_retries=before.recovered_by_retries,
-            faults=self.applied,
-            fault_answers=self.fault_answers,
-            before=before.figures,
-            after=after,
-            redrive=report,
-            identify_repeats=sum(int(m.get("duplicates") or 0) for m in identifies),
-            seconds=time.monotonic() - self.started,
-            stopped_early=self.stopped_early,
-            notes=list(NOTES),
-        )
+
+def _at_once(engine: Any, due: Sequence[Delivery]) -> list[Answer]:
+    """Deliver each of ``due`` from a thread of its own, all released at the same moment."""
+    barrier = threading.Barrier(len(due))
+    answers: list[Answer] = []
+    errors: list[BaseException] = []
+
+    def together(delivery: Delivery) -> None:
+        try:
+            barrier.wait()
+            answers.append(deliver(engine, delivery))
+        except BaseException as error:  # noqa: BLE001 - raised in the soak's thread below
+            errors.append(error)
+
+    threads = [threading.Thread(target=together, args=(d,), name="soak-copy") for d in due]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    return answers
 
 
 def run_soak(
@@ -289,16 +287,20 @@ def run_soak(
     progress: Progress | None = None,
     env: dict[str, str] | None = None,
     faults: bool = True,
+    sandbox_hooks: Mapping[str, Sequence[str]] | None = None,
+    wrap_client: ClientWrapper | None = None,
 ) -> SoakResult:
     """One soak of ``workflow`` (``STANDARD`` or ``EXPRESS``, see the module docstring); ``env`` adds to the
     functions' settings (e.g. ``{"IDEMPOTENCY_TABLE": ""}`` turns idempotency off, to see the soak fail);
-    ``faults`` False delivers twice without injecting any fault."""
+    ``faults`` False delivers twice without injecting any fault. A test plants a bug with
+    ``sandbox_hooks`` (added to the soak's own, :class:`~local_stack.stack.LocalStack`) or ``wrap_client``
+    (the boto3 clients of the redrive)."""
     workflow = workflow.upper()
     if workflow not in WORKFLOW_TYPES:
         raise ValueError(f"workflow must be one of {WORKFLOW_TYPES}, got {workflow!r}")
     started = time.monotonic()
     rng = random.Random(seed)
-    messages, catalog = traffic_messages(events, seed)
+    generated = traffic(events, seed)
     folder = Path(data_dir) if data_dir is not None else Path(tempfile.mkdtemp(prefix="soak-"))
     settings = {
         "SEGMENT_TIMEOUT": str(CLIENT_TIMEOUT),
@@ -306,11 +308,17 @@ def run_soak(
         "PERSONALIZE_TIMEOUT": str(CLIENT_TIMEOUT),
         **(env or {}),
     }
-    with LocalStack(folder, items=catalog, env=settings, skip_retry_waits=True) as stack:
+    hooks = {name: list(values) for name, values in (sandbox_hooks or {}).items()}
+    if workflow == "EXPRESS":
+        hooks["entry"] = [EXPRESS_HOOK, *hooks.get("entry", [])]
+    stack = LocalStack(
+        folder, items=generated.items_catalog(), env=settings, skip_retry_waits=True, sandbox_hooks=hooks
+    )
+    with stack:
         return Soak(
             stack,
             workflow,
-            messages,
+            generated,
             rng,
             plan=fault_plan() if faults else [],
             seconds=seconds,
@@ -318,6 +326,7 @@ def run_soak(
             execution_timeout=execution_timeout,
             started=started,
             say=progress or (lambda _text: None),
+            wrap_client=wrap_client,
         ).run()
 
 

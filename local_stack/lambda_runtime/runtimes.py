@@ -32,6 +32,22 @@ def import_fresh(module_name: str) -> ModuleType:
     return importlib.import_module(module_name)
 
 
+def checked_hooks(
+    hooks: Mapping[str, Sequence[str]] | None, modules: Mapping[str, str]
+) -> dict[str, list[str]]:
+    """The sandbox hooks as lists, refused (ValueError) for a function the runtime does not run or a hook
+    that is not ``"module:callable"``."""
+    unknown = sorted(set(hooks or {}) - set(modules))
+    if unknown:
+        raise ValueError(f"sandbox hooks for unknown functions: {unknown}")
+    checked = {name: list(values) for name, values in (hooks or {}).items()}
+    for hook in (hook for values in checked.values() for hook in values):
+        module_name, _, attribute = hook.partition(":")
+        if not module_name or not attribute:
+            raise ValueError(f"a sandbox hook is 'module:callable', got {hook!r}")
+    return checked
+
+
 def import_functions(
     modules: Mapping[str, str], hooks: Mapping[str, Sequence[str]] | None = None
 ) -> dict[str, ModuleType]:

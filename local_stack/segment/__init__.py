@@ -19,6 +19,7 @@ up to 200), ``next``, ``include``, ``verbose``; errors as ``{"error": {"code", "
 
 Admin (no auth, loopback only): ``GET /_local/health``, ``GET /_local/profiles[/{type:id}]``,
 ``PUT /_local/profiles/{type:id}/traits`` with ``{"traits": {...}}``, ``GET /_local/messages?type=&status=``,
+``GET /_local/arrivals?type=`` (every message that reached the tracking API, before its messageId dedupe),
 ``GET|POST|DELETE /_local/faults`` (POST ``{"api": "tracking", "status": 429, "count": 2}``; see
 :mod:`local_stack.faults`),
 ``POST /_local/reset``.

@@ -1,6 +1,8 @@
 """Segment's rules, applied to each accepted message (a faithful but small subset of Segment Unify):
 
-- **Dedupe**: a messageId already stored is not applied again; its ``duplicates`` counter goes up.
+- **Dedupe**: a messageId already stored is not applied again; its ``duplicates`` counter goes up. Every
+  arrival is logged before the dedupe (:meth:`SegmentBackend.arrivals`), so that a test can count how many
+  times a message reached Segment.
 - **Rejected, still 200**: a message without userId/anonymousId, a track without ``event``, an alias
   without ``previousId``, a group without ``groupId``, an unknown ``type`` or non-object ``traits`` is stored
   with ``status="rejected"`` and a reason, and changes no profile (Segment answers 200 and drops it too).
@@ -110,30 +112,45 @@ class SegmentBackend:
         """Store one message and apply it; returns ``applied``, ``rejected`` or ``duplicate``."""
         message_id = str(msg["messageId"])
         with self.store.transaction():
-            if self.store.has_message(message_id):
-                self.store.count_duplicate(message_id)
-                return "duplicate"
-            status, reason, profile_id = "applied", None, None
-            try:
-                profile_id = self._apply(msg, message_id, write_key_id, received_at)
-            except RejectedMessage as e:
-                status, reason = "rejected", str(e)
-            user_id, anonymous_id = msg.get("userId"), msg.get("anonymousId")
-            self.store.insert_message(
+            status = self._ingest(msg, message_id, write_key_id, received_at)
+            user_id = msg.get("userId")
+            self.store.insert_arrival(
                 {
                     "message_id": message_id,
                     "type": msg.get("type") if isinstance(msg.get("type"), str) else None,
                     "user_id": None if user_id is None else str(user_id),
-                    "anonymous_id": None if anonymous_id is None else str(anonymous_id),
-                    "write_key_id": write_key_id,
                     "received_at": received_at,
-                    "status": status,
-                    "reason": reason,
-                    "profile_id": profile_id,
-                    "body": msg,
+                    "outcome": status,
                 }
             )
             return status
+
+    def _ingest(self, msg: dict[str, Any], message_id: str, write_key_id: str, received_at: str) -> str:
+        """:meth:`ingest` inside its transaction."""
+        if self.store.has_message(message_id):
+            self.store.count_duplicate(message_id)
+            return "duplicate"
+        status, reason, profile_id = "applied", None, None
+        try:
+            profile_id = self._apply(msg, message_id, write_key_id, received_at)
+        except RejectedMessage as e:
+            status, reason = "rejected", str(e)
+        user_id, anonymous_id = msg.get("userId"), msg.get("anonymousId")
+        self.store.insert_message(
+            {
+                "message_id": message_id,
+                "type": msg.get("type") if isinstance(msg.get("type"), str) else None,
+                "user_id": None if user_id is None else str(user_id),
+                "anonymous_id": None if anonymous_id is None else str(anonymous_id),
+                "write_key_id": write_key_id,
+                "received_at": received_at,
+                "status": status,
+                "reason": reason,
+                "profile_id": profile_id,
+                "body": msg,
+            }
+        )
+        return status
 
     def set_traits(self, external_id: str, traits: dict[str, Any], source_id: str = "local-admin") -> str:
         """Merge ``traits`` into ``external_id``'s profile (created if needed); returns the profile id."""
@@ -241,6 +258,22 @@ class SegmentBackend:
             "traits": traits,
             "metadata": metadata,
         }
+
+    def arrivals(self, message_type: str | None = None) -> list[dict[str, Any]]:
+        """Every message that reached :meth:`ingest`, in order, counted before the messageId dedupe:
+        ``seq``, ``messageId``, ``type``, ``userId``, ``receivedAt`` and ``outcome`` (applied, rejected,
+        duplicate). A request answered with an injected fault or a 4xx never reaches it."""
+        return [
+            {
+                "seq": r["seq"],
+                "messageId": r["message_id"],
+                "type": r["type"],
+                "userId": r["user_id"],
+                "receivedAt": r["received_at"],
+                "outcome": r["outcome"],
+            }
+            for r in self.store.arrival_rows(message_type)
+        ]
 
     def messages(
         self, message_type: str | None = None, status: str | None = None, with_meta: bool = False

@@ -266,6 +266,11 @@ class SegmentService:
         """Stored messages with ``status`` (applied/rejected), ``reason``, ``duplicates``, ``writeKeyId``."""
         return self.backend.messages(message_type=message_type, status=status, with_meta=True)
 
+    def arrivals(self, message_type: str | None = None) -> list[dict[str, Any]]:
+        """Every message that reached the tracking API's ingest, in order, before its messageId dedupe
+        (``outcome`` applied, rejected or duplicate); see :meth:`SegmentBackend.arrivals`."""
+        return self.backend.arrivals(message_type)
+
     def set_traits(self, external_id: str, traits: dict[str, Any]) -> None:
         """Seed traits on a profile directly (merged like an identify; the profile is created if needed)."""
         self.backend.set_traits(external_id, traits)
@@ -398,6 +403,16 @@ class SegmentService:
         }
         return _paged(list(values.items()), query, url, "traits", TRAITS_DEFAULT_LIMIT, TRAITS_MAX_LIMIT)
 
+    def _log(self, name: str, query: dict[str, str]) -> JsonAnswer:
+        """``/_local/messages`` (stored messages) or ``/_local/arrivals`` (every arrival, before dedupe)."""
+        if name == "arrivals":
+            return JsonAnswer(200, {"arrivals": self.arrivals(query.get("type"))})
+        records = self.message_log(message_type=query.get("type"), status=query.get("status"))
+        for key, column in (("user_id", "userId"), ("anonymous_id", "anonymousId")):
+            if key in query:
+                records = [r for r in records if r[column] == query[key]]
+        return JsonAnswer(200, {"messages": records})
+
     def _admin(self, method: str, path: list[str], query: dict[str, str], raw: bytes | None) -> JsonAnswer:
         try:
             payload = json.loads(raw) if raw else None
@@ -406,12 +421,8 @@ class SegmentService:
         route = (method, path[0] if path else "")
         if route == ("GET", "health"):
             return JsonAnswer(200, {"ok": True, "space_id": self.space_id})
-        if route == ("GET", "messages"):
-            records = self.message_log(message_type=query.get("type"), status=query.get("status"))
-            for key, column in (("user_id", "userId"), ("anonymous_id", "anonymousId")):
-                if key in query:
-                    records = [r for r in records if r[column] == query[key]]
-            return JsonAnswer(200, {"messages": records})
+        if route in (("GET", "messages"), ("GET", "arrivals")):
+            return self._log(route[1], query)
         if route == ("GET", "profiles"):
             if len(path) == 1:
                 return JsonAnswer(200, {"profiles": self.profiles()})

@@ -29,6 +29,14 @@ CREATE TABLE IF NOT EXISTS messages (
     body TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS messages_type ON messages (type);
+CREATE TABLE IF NOT EXISTS arrivals (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    message_id TEXT NOT NULL,
+    type TEXT,
+    user_id TEXT,
+    received_at TEXT NOT NULL,
+    outcome TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS profiles (
     profile_id TEXT PRIMARY KEY,
     traits TEXT NOT NULL,
@@ -65,7 +73,7 @@ CREATE TABLE IF NOT EXISTS clock (id INTEGER PRIMARY KEY CHECK (id = 1), value I
 INSERT OR IGNORE INTO clock (id, value) VALUES (1, 0);
 """
 
-_TABLES = ("messages", "profiles", "identities", "events")
+_TABLES = ("messages", "arrivals", "profiles", "identities", "events")
 _JSON_COLUMNS = ("traits", "trait_meta", "body")
 
 
@@ -146,6 +154,21 @@ class SegmentStore:
             " :write_key_id, :received_at, :status, :reason, :profile_id, :body)",
             {**row, "body": json.dumps(row["body"])},
         )
+
+    def insert_arrival(self, row: dict[str, Any]) -> None:
+        """Log one arrival of a message, before its messageId dedupe: ``row`` has the columns of
+        ``arrivals`` but ``seq``; ``outcome`` is what ingesting it did (applied, rejected, duplicate)."""
+        self._execute(
+            "INSERT INTO arrivals (message_id, type, user_id, received_at, outcome)"
+            " VALUES (:message_id, :type, :user_id, :received_at, :outcome)",
+            row,
+        )
+
+    def arrival_rows(self, message_type: str | None = None) -> list[dict[str, Any]]:
+        """Every arrival in order, of one ``message_type`` or all."""
+        if message_type is None:
+            return self._rows("SELECT * FROM arrivals ORDER BY seq")
+        return self._rows("SELECT * FROM arrivals WHERE type = ? ORDER BY seq", (message_type,))
 
     def message_rows(
         self, message_type: str | None = None, status: str | None = None

@@ -53,7 +53,7 @@ from local_stack.lambda_runtime.configuration import default_modules, function_c
 from local_stack.lambda_runtime.direct_client import DirectLambdaClient
 from local_stack.lambda_runtime.invoker import InvocationError, Invoker, Runtime
 from local_stack.lambda_runtime.process_runtime import ProcessRuntime
-from local_stack.lambda_runtime.runtimes import RUNTIMES, SandboxedModules, import_functions
+from local_stack.lambda_runtime.runtimes import RUNTIMES, SandboxedModules, checked_hooks, import_functions
 from local_stack.lambda_runtime.server import InvokeServer
 from local_stack.resources import (
     ACCOUNT_ID,
@@ -133,8 +133,8 @@ class LocalEngine:
         if runtime not in RUNTIMES:
             raise ValueError(f"runtime must be one of {RUNTIMES}, got {runtime!r}")
         self.runtime_kind, self.warm_sandboxes = runtime, warm_sandboxes
-        self.sandbox_hooks = {name: list(hooks) for name, hooks in (sandbox_hooks or {}).items()}
         self.modules = default_modules(extra_functions)
+        self.sandbox_hooks = checked_hooks(sandbox_hooks, self.modules)
         self.configs = function_configs(self.modules, timeouts=function_timeouts, concurrency=concurrency)
         self._function_log, self.region = function_log, region
         self._prepare, self.machine_name, self.skip_retry_waits = prepare, machine_name, skip_retry_waits

@@ -40,20 +40,33 @@ def test_nothing_is_lost_or_tracked_twice_before_and_after_the_redrive(small_soa
         assert figures.lost == 0
         assert figures.tracked_twice == 0
         assert figures.unexpected == 0
+        assert figures.wrong == 0
+    assert small_soak.failures() == []
     assert small_soak.ok
-    # after the redrive every expected interaction is in Personalize exactly once, and the queue is empty
+    # after the redrive every expected interaction is in Personalize exactly once, and the queue holds only
+    # what the entry function parked (input that can never be processed)
     assert small_soak.expected_interactions > 0
     assert small_soak.after.tracked_once == small_soak.expected_interactions
-    assert small_soak.after.dead_letters == 0
+    assert small_soak.after.should_have_gone == 0
+    assert small_soak.after.dead_letters == small_soak.after.parked
 
 
-def test_every_message_was_delivered_twice(small_soak: SoakResult) -> None:
+def test_every_message_was_delivered_twice_some_copies_at_the_same_moment(small_soak: SoakResult) -> None:
     assert small_soak.messages >= SMALL_SOAK_EVENTS
-    entry_refusals = sum(n for reason, n in small_soak.rejected.items() if reason.startswith("entry:"))
-    assert small_soak.accepted + entry_refusals == small_soak.messages
-    assert small_soak.redeliveries == small_soak.accepted  # each accepted message came a second time
-    assert small_soak.deliveries == 2 * small_soak.messages
+    assert small_soak.deliveries == 2 * small_soak.messages  # the source refused none
     assert small_soak.out_of_order > 0
+    assert small_soak.together > 0
+    entry = small_soak.entry
+    assert entry.never_in == 0
+    entry_refusals = sum(n for reason, n in small_soak.rejected.items() if reason.startswith("entry:"))
+    assert entry.got_in == small_soak.deliveries - 2 * entry_refusals
+    if small_soak.workflow == "STANDARD":  # each copy after the first found its message's execution
+        assert entry.duplicates == entry.should_dedupe == entry.got_in - entry.started
+        assert entry.extra_executions == 0
+    else:  # EXPRESS: every copy that got in started an execution of its own
+        assert entry.duplicates == entry.should_dedupe == 0
+        assert entry.started == entry.got_in
+        assert entry.extra_executions == entry.got_in - small_soak.messages + entry_refusals
 
 
 def test_the_faults_bit_retries_recovered_some_and_outages_dead_lettered_others(
@@ -67,15 +80,41 @@ def test_the_faults_bit_retries_recovered_some_and_outages_dead_lettered_others(
     # each dead letter carries its cause, and the redrive took every one of them out of the queue
     assert sum(small_soak.before.dead_letter_causes.values()) == small_soak.before.dead_letters
     assert all(": " in cause and "None" not in cause for cause in small_soak.before.dead_letter_causes)
-    # what it left are the parked inputs (no messageId: they can never run), kept with their reason
-    assert small_soak.redrive.stuck == []
-    assert all(left.parked and left.reason for left in small_soak.redrive.left)
-    assert len(small_soak.redrive.started) == small_soak.before.dead_letters
+    assert len(small_soak.redrive.left) == small_soak.after.parked
+    assert len(small_soak.redrive.started) == small_soak.before.should_have_gone
 
 
-def test_rejections_carry_their_reasons(small_soak: SoakResult) -> None:
-    assert sum(small_soak.rejected.values()) > 0
+def test_a_large_orders_second_put_events_call_was_throttled_and_only_it_was_sent_again(
+    small_soak: SoakResult,
+) -> None:
+    (note,) = [n for n in small_soak.notes if n.startswith("large order ")]
+    calls = note.split("PutEvents calls ", 1)[1].split(", ")
+    # the first ten events once; the rest throttled (the call and its SDK retry), then sent by the retry
+    assert calls[0] == "-0..-9 200"
+    assert [call.split(" ")[1] for call in calls[1:]] == ["ThrottlingException", "ThrottlingException", "200"]
+    assert len({call.split(" ")[0] for call in calls[1:]}) == 1
+
+
+def test_rejections_are_the_generators_malformed_messages_each_with_its_reason(
+    small_soak: SoakResult,
+) -> None:
+    assert sum(small_soak.rejected.values()) == 5
     assert all(reason.split(": ", 1)[1] for reason in small_soak.rejected)
+    assert small_soak.wrongly_rejected == {}
+    assert small_soak.malformed_not_rejected == []
+
+
+def test_every_sync_reached_segment_and_every_profile_holds_the_last_decided_trait(
+    small_soak: SoakResult,
+) -> None:
+    syncs = small_soak.syncs
+    assert syncs.expected > 0
+    assert syncs.synced == syncs.expected
+    assert syncs.decided >= syncs.expected
+    assert syncs.arrivals >= syncs.decided
+    assert syncs.identify_missing == syncs.unexplained_repeats == syncs.unexpected == 0
+    assert syncs.users > 0
+    assert syncs.traits_ok == syncs.users
 
 
 def test_the_printed_report_has_every_figure(
@@ -83,16 +122,31 @@ def test_the_printed_report_has_every_figure(
 ) -> None:
     print_result(small_soak)
     text = capsys.readouterr().out
-    for label in ("accepted", "tracked exactly once", "rejected", "dead-lettered", "lost", "tracked twice"):
+    for label in (
+        "entry",
+        "expected",
+        "rejected",
+        "tracked exactly once",
+        "dead-lettered",
+        "lost",
+        "tracked twice",
+        "tracked wrong",
+        "syncs",
+        "identifies",
+        "profiles",
+    ):
         assert f"\n{label} " in text
     assert "skip_retry_waits" in text
+    assert text.rstrip().endswith("result                ok")
     if small_soak.workflow == "EXPRESS":
         assert "EXPRESS emulated" in text
+    else:
+        assert "name dedupe" in text
 
 
 def test_without_idempotency_an_express_soak_tracks_twice(tmp_path: Path) -> None:
     """The figure can fail: with IDEMPOTENCY_TABLE unset, the second execution of each redelivered message
-    sends its events to Personalize again (no fault needed)."""
+    sends its events to Personalize again (no fault needed), and its identify too."""
     result = run_soak(
         "EXPRESS",
         events=20,
@@ -103,6 +157,7 @@ def test_without_idempotency_an_express_soak_tracks_twice(tmp_path: Path) -> Non
         faults=False,
     )
     assert result.before.tracked_twice > 0
+    assert result.syncs.unexplained_repeats > 0
     assert not result.ok
 
 

@@ -113,6 +113,33 @@ def test_a_repeated_message_id_is_accepted_but_applied_once(segment: SegmentServ
     assert segment.profile_traits("user_id:u1") == {"plan": "free"}
 
 
+def test_every_arrival_is_logged_before_the_message_id_dedupe(segment: SegmentService) -> None:
+    client = Client(WRITE_KEY, host=segment.url, sync_mode=True, timeout=0.5)
+    segment.faults.add(target="tracking", status=503, count=1)
+    segment.faults.add(target="tracking", delay_seconds=0.8, count=1)
+
+    with pytest.raises(APIError):  # answered by the fault: Segment never took it
+        client.identify("u1", {"plan": "free"}, message_id="arr-1")
+    with pytest.raises(requests.Timeout):  # answered late, but applied
+        client.identify("u1", {"plan": "free"}, message_id="arr-1")
+    time.sleep(0.5)  # the late one is in (0.8 s after it was sent)
+    client.identify("u1", {"plan": "pro"}, message_id="arr-1")  # the caller's retry: deduplicated
+    client.track(event="", anonymous_id="a1", message_id="arr-2")  # stored as rejected
+    client.track("u1", "Viewed", message_id="arr-3")
+
+    identifies = segment.arrivals("identify")
+    assert [(a["messageId"], a["userId"], a["outcome"]) for a in identifies] == [
+        ("arr-1", "u1", "applied"),
+        ("arr-1", "u1", "duplicate"),
+    ]
+    assert [a["outcome"] for a in segment.arrivals()] == ["applied", "duplicate", "rejected", "applied"]
+    assert [a["seq"] for a in segment.arrivals()] == sorted(a["seq"] for a in segment.arrivals())
+    listed = requests.get(f"{segment.url}/_local/arrivals?type=identify", timeout=5).json()["arrivals"]
+    assert listed == identifies
+    segment.reset()
+    assert segment.arrivals() == []
+
+
 def test_a_wrong_write_key_is_the_library_api_error_401(segment: SegmentService) -> None:
     client = Client("not-a-key", host=segment.url, sync_mode=True)
 
