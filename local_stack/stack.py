@@ -61,9 +61,11 @@ class LocalStack:
         concurrency: int | Mapping[str, int] | None = None,
         extra_functions: Mapping[str, str] | None = None,
         warm_sandboxes: int = 1,
+        workflow_type: str = "STANDARD",
     ) -> None:
-        """``runtime``, ``sandbox_hooks``, ``function_timeouts``, ``concurrency``, ``extra_functions`` and
-        ``warm_sandboxes`` go to the engine (:class:`~local_stack.stepfunctions.engine.LocalEngine`)."""
+        """``runtime``, ``sandbox_hooks``, ``function_timeouts``, ``concurrency``, ``extra_functions``,
+        ``warm_sandboxes`` and ``workflow_type`` go to the engine
+        (:class:`~local_stack.stepfunctions.engine.LocalEngine`)."""
         self.data_dir = Path(data_dir)
         self.engine_options: dict[str, Any] = {
             "runtime": runtime,
@@ -72,6 +74,7 @@ class LocalStack:
             "concurrency": concurrency,
             "extra_functions": extra_functions,
             "warm_sandboxes": warm_sandboxes,
+            "workflow_type": workflow_type,
         }
         self.fresh = fresh
         self.items = dict(items or {})

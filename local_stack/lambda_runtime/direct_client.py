@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -35,8 +36,13 @@ def _client_error(status: int, code: str, text: str, request_id: str, **fields: 
 class DirectLambdaClient:
     """Stands in for ``boto3.client("lambda")`` in moto's Lambda tasks: ``invoke`` only."""
 
-    def __init__(self, runtime: Callable[[], Runtime]) -> None:
+    def __init__(
+        self, runtime: Callable[[], Runtime], timed_out: Callable[[str, float], None] | None = None
+    ) -> None:
+        """``timed_out(function, seconds)`` is told of each invocation answered ``Sandbox.Timedout``, with the
+        seconds it ran (the engine counts the template's timeout for it on the execution's clock)."""
         self._runtime = runtime
+        self._timed_out = timed_out
 
     def invoke(self, *, FunctionName: str, Payload: bytes | str | None = None, **_: Any) -> dict[str, Any]:  # noqa: N803 - boto3's names
         runtime = self._runtime()
@@ -52,6 +58,7 @@ class DirectLambdaClient:
                 Type="User",
             ) from None
         payload = json.loads(Payload) if Payload else {}
+        started = time.monotonic()
         try:
             result, failed = runtime.invoke(function, payload, request_id)
         except TooManyRequests as throttled:
@@ -68,6 +75,8 @@ class DirectLambdaClient:
         }
         if failed:
             response["FunctionError"] = "Unhandled"
+            if self._timed_out is not None and result.get("errorType") == "Sandbox.Timedout":
+                self._timed_out(function, time.monotonic() - started)
         return response
 
     def close(self) -> None:

@@ -49,7 +49,7 @@ from typing import Any, TextIO
 
 from local_stack.lambda_runtime import stdout
 from local_stack.lambda_runtime.aws_services import MotoProcess
-from local_stack.lambda_runtime.configuration import default_modules, function_configs
+from local_stack.lambda_runtime.configuration import default_modules, function_configs, template_limits
 from local_stack.lambda_runtime.direct_client import DirectLambdaClient
 from local_stack.lambda_runtime.invoker import InvocationError, Invoker, Runtime
 from local_stack.lambda_runtime.process_runtime import ProcessRuntime
@@ -63,9 +63,11 @@ from local_stack.resources import (
     default_environment,
     function_arn,
 )
+from local_stack.stepfunctions import execution_clock
 from local_stack.stepfunctions.moto_patches import MotoPatches, queued_message_bodies
 from segment_personalize import dead_letters
 from state_machines import ASL_PATH, DEAD_LETTER_QUEUE_PLACEHOLDER, FUNCTION_PLACEHOLDERS, substitute
+from state_machines.budget import EXPRESS_LIMIT_SECONDS
 
 #: Variables removed while the engine runs, so moto (not some other endpoint) answers Step Functions and SQS.
 _UNSET_WHILE_RUNNING = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SFN", "AWS_ENDPOINT_URL_SQS", "AWS_PROFILE")
@@ -80,6 +82,9 @@ _QUIET_LOGGERS = {
 
 #: How often a fast :meth:`LocalEngine.wait` looks at an execution that has not been reported ended.
 _ENDED_RECHECK = 0.25
+#: How long an execution of each workflow type may run: Express 5 minutes (state_machines/budget.py has
+#: the source); Standard a year, which no local run approaches.
+WORKFLOW_LIMITS: dict[str, float | None] = {"STANDARD": None, "EXPRESS": float(EXPRESS_LIMIT_SECONDS)}
 
 
 class ExecutionTimeout(TimeoutError):
@@ -121,6 +126,7 @@ class LocalEngine:
         concurrency: int | Mapping[str, int] | None = None,
         extra_functions: Mapping[str, str] | None = None,
         warm_sandboxes: int = 1,
+        workflow_type: str = "STANDARD",
     ) -> None:
         """Configure; nothing starts before :meth:`open`.
 
@@ -128,8 +134,15 @@ class LocalEngine:
         with a boto3 session inside moto once moto runs and before the functions are imported, to create
         resources (secrets, tables); the variables it returns are added to the functions' environment.
         ``fast`` applies the speed-ups of :mod:`~local_stack.stepfunctions.moto_patches` (off: moto exactly
-        as it comes, and polling waits). The runtime's options: see the class.
+        as it comes, and polling waits). The runtime's options: see the class. ``workflow_type``: the state
+        machine's type; an EXPRESS execution stops at 300 s of its clock
+        (:mod:`~local_stack.stepfunctions.execution_clock`), which :attr:`execution_seconds` keeps.
         """
+        if workflow_type not in WORKFLOW_LIMITS:
+            raise ValueError(f"workflow_type must be one of {sorted(WORKFLOW_LIMITS)}, got {workflow_type!r}")
+        self.workflow_type = workflow_type
+        #: executionArn -> the seconds it took as AWS would count them (recorded waits and timeouts included)
+        self.execution_seconds: dict[str, float] = {}
         if runtime not in RUNTIMES:
             raise ValueError(f"runtime must be one of {RUNTIMES}, got {runtime!r}")
         self.runtime_kind, self.warm_sandboxes = runtime, warm_sandboxes
@@ -214,10 +227,12 @@ class LocalEngine:
         self._moto_patches = MotoPatches(
             skip_retry_waits=self.skip_retry_waits,
             fast=self.fast,
-            record_retry_wait=self.retry_waits.append,
-            record_sdk_retry_wait=self.sdk_retry_waits.append,
+            record_retry_wait=self._record_retry_wait,
+            record_sdk_retry_wait=self._record_sdk_retry_wait,
             on_terminated=self._execution_ended,
-            lambda_client=DirectLambdaClient(lambda: self.runtime),
+            lambda_client=DirectLambdaClient(lambda: self.runtime, timed_out=self._timed_out),
+            execution_limit=lambda: WORKFLOW_LIMITS[self.workflow_type],
+            on_program_end=self._program_ended,
         )
         self._moto_patches.install()
         if self._quiet_moto:
@@ -289,7 +304,7 @@ class LocalEngine:
             name=self.machine_name,
             definition=definition,
             roleArn=f"arn:aws:iam::{ACCOUNT_ID}:role/{self.machine_name}-state-machine",
-            type="STANDARD",
+            type=self.workflow_type,
         )["stateMachineArn"]
 
     def reset(self) -> None:
@@ -304,6 +319,7 @@ class LocalEngine:
         self._create_queue()
         self.retry_waits.clear()
         self.sdk_retry_waits.clear()
+        self.execution_seconds.clear()
         with self._ended_changed:
             self._ended.clear()
 
@@ -420,6 +436,24 @@ class LocalEngine:
     def _told_when_ended(self) -> bool:
         """Whether moto tells the engine when an execution ends (the ``fast`` speed-ups, while open)."""
         return self._moto_patches is not None and self._moto_patches.fast
+
+    # --- the executions' clocks (execution_clock) -----------------------------------------------------------
+    def _record_retry_wait(self, seconds: float) -> None:
+        self.retry_waits.append(seconds)
+        execution_clock.record(seconds)
+
+    def _record_sdk_retry_wait(self, seconds: float) -> None:
+        self.sdk_retry_waits.append(seconds)
+        execution_clock.record(seconds)
+
+    def _timed_out(self, function: str, seconds: float) -> None:
+        """An invocation stopped at its (maybe shortened) timeout: on AWS it lasts the template's."""
+        template_timeout, _ = template_limits().get(function, template_limits()[""])
+        execution_clock.record(template_timeout - seconds)
+
+    def _program_ended(self, env: Any, clock: execution_clock.ExecutionClock) -> None:
+        execution = env.states.context_object.context_object_data.get("Execution", {})
+        self.execution_seconds[str(execution.get("Id"))] = clock.seconds
 
     def _execution_ended(self, execution_arn: str) -> None:
         with self._ended_changed:

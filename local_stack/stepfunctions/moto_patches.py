@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
 
+from local_stack.stepfunctions.execution_clock import ClockedThread, ExecutionClock, timed_eval
 from local_stack.stepfunctions.json_copy import json_deepcopy
 from local_stack.stepfunctions.parsed_programs import evaluation_entrypoint, parsed_program
 
@@ -95,6 +96,22 @@ PATCHES: tuple[Internal, ...] = (
         why="Step Functions names it Lambda.<error code>: a throttled invoke is "
         "Lambda.TooManyRequestsException, which the ASL retries (concepts-error-handling.html)",
         breaks_on_upgrade="moto naming it itself (drop the row then); _from_error's signature; FailureEvent",
+    ),
+    Internal(
+        f"{_ASL}.component.program.program.Program.eval",
+        "always",
+        replaces="the top-level run of an execution's program in a worker thread (moto's own timeout is "
+        "the ASL's TimeoutSeconds in real time)",
+        why="execution_clock.timed_eval: the same worker thread with the execution's clock in it, so the "
+        "time recorded instead of slept counts, and an EXPRESS execution stops at 300 s as on AWS",
+        breaks_on_upgrade="Program.eval doing more than start its worker (copy it); set_timed_out renamed",
+    ),
+    Internal(
+        f"{_ASL}.component.state.exec.execute_state.Thread",
+        "always",
+        replaces="the thread class moto runs a Task with TimeoutSeconds in",
+        why="execution_clock.ClockedThread: the Task's thread adds its recorded time to its execution clock",
+        breaks_on_upgrade="the Task run in a thread made otherwise (its timeouts no longer count)",
     ),
     Internal(
         "moto.stepfunctions.parser.backend.execution_worker.ExecutionWorker._get_evaluation_entrypoint",
@@ -196,9 +213,13 @@ class MotoPatches:
         record_sdk_retry_wait: Callable[[float], None],
         on_terminated: Callable[[str], None],
         lambda_client: Any = None,
+        execution_limit: Callable[[], float | None] = lambda: None,
+        on_program_end: Callable[[Any, ExecutionClock], None] = lambda env, clock: None,
     ) -> None:
         """``lambda_client``: what moto's Lambda tasks get as their client with ``fast`` (None: a boto3
-        client of the Invoke API server)."""
+        client of the Invoke API server). ``execution_limit()``: the seconds an execution may run
+        (:mod:`~local_stack.stepfunctions.execution_clock`), ``on_program_end`` is told each one's clock."""
+        self._execution_limit, self._on_program_end = execution_limit, on_program_end
         self.skip_retry_waits = skip_retry_waits
         self._lambda_client = lambda_client
         self.fast = fast
@@ -218,6 +239,11 @@ class MotoPatches:
         """Replace the targets of the switches that are on, and the ``always`` ones."""
         target = f"{_TASK}.state_task_lambda.StateTaskLambda._from_error"
         self._replace(target, _lambda_service_errors(pkgutil.resolve_name(target)))
+        self._replace(f"{_ASL}.component.state.exec.execute_state.Thread", ClockedThread)
+        program = f"{_ASL}.component.program.program.Program.eval"
+        self._replace(
+            program, timed_eval(pkgutil.resolve_name(program), self._execution_limit, self._on_program_end)
+        )
         if self.skip_retry_waits:
             self._replace(
                 f"{_ASL}.component.common.retry.retrier_decl.time", RecordingTime(self._record_retry_wait)
