@@ -114,6 +114,15 @@ PATCHES: tuple[Internal, ...] = (
         breaks_on_upgrade="the Task run in a thread made otherwise (its timeouts no longer count)",
     ),
     Internal(
+        f"{_ASL}.component.state.fail.state_fail.CustomErrorName",
+        "always",
+        replaces="the error name a Fail state builds from its ErrorPath, which refuses a name starting "
+        "'States.' (a rule for the names a definition declares, not for an error passed on)",
+        why="the workflow's Failed state passes on the failed step's error, maybe States.Timeout: moto "
+        "ended such an execution with States.Runtime after it had been dead-lettered; ReportedErrorName",
+        breaks_on_upgrade="moto accepting it itself (drop the row); CustomErrorName's base class",
+    ),
+    Internal(
         "moto.stepfunctions.parser.backend.execution_worker.ExecutionWorker._get_evaluation_entrypoint",
         "fast",
         replaces="the ANTLR parse of the definition at the start of every execution",
@@ -240,6 +249,7 @@ class MotoPatches:
         target = f"{_TASK}.state_task_lambda.StateTaskLambda._from_error"
         self._replace(target, _lambda_service_errors(pkgutil.resolve_name(target)))
         self._replace(f"{_ASL}.component.state.exec.execute_state.Thread", ClockedThread)
+        self._replace(f"{_ASL}.component.state.fail.state_fail.CustomErrorName", _reported_error_name())
         program = f"{_ASL}.component.program.program.Program.eval"
         self._replace(
             program, timed_eval(pkgutil.resolve_name(program), self._execution_limit, self._on_program_end)
@@ -412,6 +422,18 @@ def _lambda_service_errors(moto_from_error: Callable[..., Any]) -> Callable[...,
         )
 
     return from_error
+
+
+def _reported_error_name() -> type:
+    """moto's CustomErrorName without its check of the prefix: any error a Fail state passes on."""
+    from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
+    from moto.stepfunctions.parser.asl.component.common.error_name.error_name import ErrorName
+
+    class ReportedErrorName(CustomErrorName):
+        def __init__(self, error_name: str | None) -> None:
+            ErrorName.__init__(self, error_name=error_name)
+
+    return ReportedErrorName
 
 
 class RecordingTime:

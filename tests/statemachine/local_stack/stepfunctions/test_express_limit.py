@@ -28,7 +28,7 @@ pytestmark = [pytest.mark.statemachine, pytest.mark.timeout(120)]
 SHORT_TIMEOUT = 0.3
 
 
-def _engine(folder: Path, asl_path: Path) -> LocalEngine:
+def _engine(folder: Path, asl_path: Path, track_timeout: float = SHORT_TIMEOUT) -> LocalEngine:
     """A bare EXPRESS engine on another ASL file (Track never reaches Personalize here: it hangs)."""
     return LocalEngine(
         runtime="process",
@@ -37,7 +37,7 @@ def _engine(folder: Path, asl_path: Path) -> LocalEngine:
         asl_path=asl_path,
         env={RECORD_VARIABLE: str(folder / "record.jsonl")},
         sandbox_hooks={"track": [HOOK]},
-        function_timeouts={"track": SHORT_TIMEOUT},
+        function_timeouts={"track": track_timeout},
     )
 
 
@@ -70,6 +70,27 @@ def test_an_execution_past_five_minutes_stops_with_no_dead_letter(tmp_path: Path
     )
     assert letters == []  # the event never reaches the dead-letter queue: what the budget check prevents
     assert seconds == EXPRESS_LIMIT_SECONDS  # where AWS stops it, during the second wait
+
+
+def test_a_task_past_its_timeout_seconds_is_dead_lettered_with_states_timeout(tmp_path: Path) -> None:
+    asl = json.loads(Path(ASL_PATH).read_text(encoding="utf-8"))
+    asl["States"]["Track"].update(TimeoutSeconds=1, Retry=[])  # Step Functions gives up before Lambda does
+    (tmp_path / "one_second.asl.json").write_text(json.dumps(asl), encoding="utf-8")
+    hanging = message_id("hang", "track", "task-timeout")
+
+    with _engine(tmp_path, tmp_path / "one_second.asl.json", track_timeout=5) as engine:
+        description = engine.run({**load_event("anonymous_only"), "messageId": hanging}, timeout=60)
+        history = engine.history(description["executionArn"])
+        (letter,) = engine.dead_letters()
+
+    assert [e["type"] for e in history if e["type"].startswith("LambdaFunction")][
+        -1
+    ] == "LambdaFunctionTimedOut"
+    assert letter["failedState"] == "Track"
+    assert letter["error"]["Error"] == "States.Timeout"
+    # the Failed state passes the step's error on, as the execution's error (not a States.Runtime of moto's)
+    assert description["status"] == "FAILED"
+    assert history[-1]["executionFailedEventDetails"]["error"] == "States.Timeout"
 
 
 # the tests below share one stack: the one above opens an engine of its own first
