@@ -37,7 +37,8 @@ Value = tuple[tuple[str, ...], str | None]  # the trait's item ids and its recom
 
 @dataclass(frozen=True)
 class SyncAttempt:
-    """One SyncProfile attempt that succeeded, as the execution history shows it."""
+    """One SyncProfile attempt that succeeded, as the execution history shows it; ``scheduled`` is when the
+    state's first attempt was scheduled."""
 
     message_id: str
     identify_message_id: str
@@ -55,11 +56,16 @@ def sync_attempts(history: Iterable[Mapping[str, Any]]) -> list[SyncAttempt]:
         kind = event["type"]
         if kind == "TaskStateEntered":
             inside = event["stateEnteredEventDetails"]["name"] == SYNC_STATE
+            scheduled = None
         elif inside and kind == "LambdaFunctionScheduled":
-            scheduled = event["timestamp"]
+            # from the state's first attempt: a failed attempt may have sent the identify (an answer too
+            # late), so the identify may have reached Segment at any time since
+            scheduled = scheduled or event["timestamp"]
             payload = json.loads(event["lambdaFunctionScheduledEventDetails"]["input"])
         elif inside and kind == "LambdaFunctionSucceeded" and payload is not None and scheduled is not None:
             output = json.loads(event["lambdaFunctionSucceededEventDetails"]["output"])
+            if "count" not in output:  # not SyncProfile's result (the contract's SyncProfileResult)
+                continue
             items = tuple(payload.get("itemIds") or ())[: int(output["count"])]
             found.append(
                 SyncAttempt(

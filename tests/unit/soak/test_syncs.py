@@ -75,7 +75,16 @@ def test_a_history_gives_each_sync_profile_attempt_that_succeeded() -> None:
             "LambdaFunctionSucceeded", 5, lambdaFunctionSucceededEventDetails={"output": json.dumps(output)}
         ),
     ]
-    assert sync_attempts(history) == [SyncAttempt("m1", "id-1", TRAIT, (("a", "b"), "RID-1"), at(4), at(5))]
+    # scheduled: the state's first attempt, which failed but may have sent the identify (a late answer)
+    assert sync_attempts(history) == [SyncAttempt("m1", "id-1", TRAIT, (("a", "b"), "RID-1"), at(2), at(5))]
+
+
+def test_an_identify_a_failed_attempt_sent_early_may_be_overtaken() -> None:
+    # m1's first attempt (from 0) sent its identify but failed; its retry succeeded at 5, deduplicated at
+    # Segment. m2's identify (2 to 3) arrived after m1's: the profile rightly holds m2's list.
+    attempts = [attempt("m1", ("a",), 0, 5), attempt("m2", ("b",), 2, 3)]
+    assert figures(attempts, ["id-m1", "id-m2"], {"u1": ("b",)}).traits_wrong == 0
+    assert figures(attempts, ["id-m1", "id-m2"], {"u1": ("a",)}).traits_wrong == 0
 
 
 def test_the_profile_must_hold_what_the_last_identify_decided() -> None:
