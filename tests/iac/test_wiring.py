@@ -80,8 +80,8 @@ def test_both_workflow_types_from_one_template_with_tracing(validation: Validati
 
 
 def check_express_logging(v: Validation) -> None:
-    """EXPRESS logs ALL with execution data (the console needs it); STANDARD logs at ERROR without it, or
-    not at all."""
+    """EXPRESS logs ALL with execution data by default (the console needs it), at ERROR without it, or not at
+    all; STANDARD logs at ERROR without it, or not at all."""
     log_group = {"Fn::GetAtt": ["StateMachineLogGroup", "Arn"]}
     for name in PARAMETER_SETS:
         express = v.resolved(name, WorkflowType="EXPRESS", StandardWorkflowLogLevel="OFF")
@@ -96,6 +96,18 @@ def check_express_logging(v: Validation) -> None:
             f"{name}/EXPRESS: logging is {logging!r}; the console needs ALL with execution data",
         )
         require("StateMachineLogGroup" in express.resources, f"{name}/EXPRESS: no log group")
+        errors_only = v.resolved(name, WorkflowType="EXPRESS", ExpressWorkflowLogLevel="ERROR")
+        logging = errors_only.properties("StateMachine").get("LoggingConfiguration")
+        require(
+            logging is not None and logging["Level"] == "ERROR" and logging["IncludeExecutionData"] is False,
+            f"{name}/EXPRESS at ERROR: logging is {logging!r}, expected level ERROR without execution data",
+        )
+        express_off = v.resolved(name, WorkflowType="EXPRESS", ExpressWorkflowLogLevel="OFF")
+        require(
+            "LoggingConfiguration" not in express_off.properties("StateMachine")
+            and "StateMachineLogGroup" not in express_off.resources,
+            f"{name}/EXPRESS with logging OFF still logs",
+        )
         standard = v.resolved(name, WorkflowType="STANDARD", StandardWorkflowLogLevel="ERROR")
         logging = standard.properties("StateMachine").get("LoggingConfiguration")
         require(
