@@ -96,30 +96,24 @@ def check_express_logging(v: Validation) -> None:
             f"{name}/EXPRESS: logging is {logging!r}; the console needs ALL with execution data",
         )
         require("StateMachineLogGroup" in express.resources, f"{name}/EXPRESS: no log group")
-        errors_only = v.resolved(name, WorkflowType="EXPRESS", ExpressWorkflowLogLevel="ERROR")
-        logging = errors_only.properties("StateMachine").get("LoggingConfiguration")
-        require(
-            logging is not None and logging["Level"] == "ERROR" and logging["IncludeExecutionData"] is False,
-            f"{name}/EXPRESS at ERROR: logging is {logging!r}, expected level ERROR without execution data",
-        )
-        express_off = v.resolved(name, WorkflowType="EXPRESS", ExpressWorkflowLogLevel="OFF")
-        require(
-            "LoggingConfiguration" not in express_off.properties("StateMachine")
-            and "StateMachineLogGroup" not in express_off.resources,
-            f"{name}/EXPRESS with logging OFF still logs",
-        )
-        standard = v.resolved(name, WorkflowType="STANDARD", StandardWorkflowLogLevel="ERROR")
-        logging = standard.properties("StateMachine").get("LoggingConfiguration")
-        require(
-            logging is not None and logging["Level"] == "ERROR" and logging["IncludeExecutionData"] is False,
-            f"{name}/STANDARD: logging is {logging!r}, expected level ERROR without execution data",
-        )
-        off = v.resolved(name, WorkflowType="STANDARD", StandardWorkflowLogLevel="OFF")
-        require(
-            "LoggingConfiguration" not in off.properties("StateMachine")
-            and "StateMachineLogGroup" not in off.resources,
-            f"{name}/STANDARD with logging OFF still logs",
-        )
+        for kind, level in (("EXPRESS", "Express"), ("STANDARD", "Standard")):
+            _check_errors_only_and_off(v, name, kind, f"{level}WorkflowLogLevel")
+
+
+def _check_errors_only_and_off(v: Validation, name: str, kind: str, parameter: str) -> None:
+    """At ERROR a workflow of ``kind`` logs without execution data; OFF, it has no log and no log group."""
+    errors_only = v.resolved(name, WorkflowType=kind, **{parameter: "ERROR"})
+    logging = errors_only.properties("StateMachine").get("LoggingConfiguration")
+    require(
+        logging is not None and logging["Level"] == "ERROR" and logging["IncludeExecutionData"] is False,
+        f"{name}/{kind}: logging is {logging!r}, expected level ERROR without execution data",
+    )
+    off = v.resolved(name, WorkflowType=kind, **{parameter: "OFF"})
+    require(
+        "LoggingConfiguration" not in off.properties("StateMachine")
+        and "StateMachineLogGroup" not in off.resources,
+        f"{name}/{kind} with logging OFF still logs",
+    )
 
 
 def test_express_logs_all_with_execution_data(validation: Validation) -> None:
