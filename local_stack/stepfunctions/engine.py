@@ -38,7 +38,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, MutableSet
 from types import ModuleType
 from typing import Any, TextIO
 
@@ -53,6 +53,7 @@ from local_stack.resources import (
     default_environment,
     function_arn,
 )
+from local_stack.stepfunctions.forgetting import drop_execution
 from local_stack.stepfunctions.moto_patches import MotoPatches, queued_message_bodies
 from state_machines import ASL_PATH, DEAD_LETTER_QUEUE_PLACEHOLDER, FUNCTION_PLACEHOLDERS, substitute
 
@@ -128,6 +129,9 @@ class LocalEngine:
         self._moto_patches: MotoPatches | None = None
         self._ended: set[str] = set()
         self._ended_changed = threading.Condition()
+        #: ARNs of the executions :meth:`forget` dropped from moto: their names stay taken. A set unless
+        #: replaced (a long replay keeps them on disk: ``RunStore.forgotten``).
+        self.forgotten: MutableSet[str] = set()
 
     @property
     def server(self) -> InvokeServer:
@@ -175,6 +179,7 @@ class LocalEngine:
             record_retry_wait=self.retry_waits.append,
             record_sdk_retry_wait=self.sdk_retry_waits.append,
             on_terminated=self._execution_ended,
+            forgotten=lambda arn: arn in self.forgotten,
         )
         self._moto_patches.install()
         if self._quiet_moto:
@@ -226,6 +231,7 @@ class LocalEngine:
         self.sdk_retry_waits.clear()
         with self._ended_changed:
             self._ended.clear()
+        self.forgotten.clear()
 
     def close(self) -> None:
         """Stop the server and moto; restore the environment and what the moto patches replaced."""
@@ -375,6 +381,24 @@ class LocalEngine:
             self._sfn, operation, execution_arn, ACCOUNT_ID, self.region
         )
         return answer
+
+    def forget(self, execution_arn: str) -> None:
+        """Drop an execution that has ended from moto, history and all; its name stays taken.
+
+        moto keeps every execution with its history for as long as it runs (about 130 KB each for this
+        workflow), so a long run grows without it. Afterwards StartExecution of the same name answers
+        ExecutionAlreadyExists, as Step Functions does for a closed execution, and DescribeExecution and
+        GetExecutionHistory answer ExecutionDoesNotExist: keep what you need first (the replay keeps both in
+        ``runs.sqlite``). ValueError while it runs, or for an execution moto never held; forgetting one
+        twice does nothing. The moto internals it touches are rows of :mod:`.moto_patches`.
+        """
+        if not drop_execution(ACCOUNT_ID, self.region, self.state_machine_arn, execution_arn):
+            if execution_arn in self.forgotten:
+                return
+            raise ValueError(f"no execution {execution_arn} in moto to forget")
+        self.forgotten.add(execution_arn)
+        with self._ended_changed:
+            self._ended.discard(execution_arn)
 
     def executions(self) -> list[dict[str, Any]]:
         """ListExecutions of the state machine, newest first."""

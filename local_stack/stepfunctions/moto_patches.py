@@ -5,7 +5,8 @@ attribute :class:`MotoPatches` replaces while a ``LocalEngine`` is open, :data:`
 instead of an API call. A row belongs to one of the engine's switches, ``skip_retry_waits`` (the backoff
 waits of moto's Retry and of the functions' SDK retries are recorded, not slept; every retry still happens)
 or ``fast`` (moto's interpreter without its per-execution and per-task overheads; off, moto runs as it comes
-and ``LocalEngine.wait`` polls), or to none (``always``: the dead-letter read). Neither switch changes what
+and ``LocalEngine.wait`` polls), or to none (``always``: the dead-letter read, and ``LocalEngine.forget``,
+which drops an ended execution from moto while its name stays taken). Neither switch changes what
 the ASL means:
 ``tests/statemachine/local_stack/stepfunctions/test_moto_patches.py`` runs every path of the workflow with
 and without them, and checks that :data:`PATCHES` is exactly what ``install`` replaces and ``uninstall``
@@ -26,6 +27,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
 
+from local_stack.stepfunctions import forgetting
 from local_stack.stepfunctions.json_copy import json_deepcopy
 
 
@@ -131,9 +133,10 @@ PATCHES: tuple[Internal, ...] = (
         why="loopback requests go straight to responses' real send",
         breaks_on_upgrade="_on_request's or _real_send's signature; loopback no longer passed through",
     ),
+    *(Internal(*row) for row in forgetting.PATCHES),  # LocalEngine.forget's: see forgetting.py
 )
 
-#: Internals read in process instead of calling the API.
+#: Internals read in process instead of calling the API (and the list LocalEngine.forget takes from).
 READS: tuple[Internal, ...] = (
     Internal(
         "moto.stepfunctions.responses.StepFunctionResponse.describe_execution",
@@ -149,6 +152,7 @@ READS: tuple[Internal, ...] = (
         why="as DescribeExecution: the same events, without serializing, signing and HTTP per page",
         breaks_on_upgrade="as DescribeExecution",
     ),
+    *(Internal(*row) for row in forgetting.READS),  # LocalEngine.forget's: see forgetting.py
     Internal(
         "moto.sqs.models.Queue._messages",
         "always",
@@ -180,8 +184,10 @@ class MotoPatches:
         record_retry_wait: Callable[[float], None],
         record_sdk_retry_wait: Callable[[float], None],
         on_terminated: Callable[[str], None],
+        forgotten: Callable[[str], bool] = lambda _: False,
     ) -> None:
         self.skip_retry_waits = skip_retry_waits
+        self._forgotten = forgotten
         self.fast = fast
         self._record_retry_wait = record_retry_wait
         self._record_sdk_retry_wait = record_sdk_retry_wait
@@ -196,7 +202,9 @@ class MotoPatches:
         return [target for target, *_ in self._saved]
 
     def install(self) -> None:
-        """Replace the targets of the switches that are on."""
+        """Replace the targets of the switches that are on, and those of no switch (``always``)."""
+        for target, value in forgetting.replacements(self._forgotten):
+            self._replace(target, value)
         if self.skip_retry_waits:
             self._replace(
                 f"{_ASL}.component.common.retry.retrier_decl.time", RecordingTime(self._record_retry_wait)
