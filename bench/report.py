@@ -27,7 +27,7 @@ def _goal(ok: bool) -> str:
 def render(results: dict[str, Any]) -> str:
     """The whole table: one section per measure, in this order."""
     lines: list[str] = []
-    for section in (_header, _throughput, _acknowledgement, _cold_start, _packages, _cost, _quality):
+    for section in (_header, _throughput, _acknowledgement, _memory, _cold_start, _packages, _cost, _quality):
         lines.extend(section(results))
     lines.extend(["", f"measured in {results['seconds']} s"])
     return "\n".join(lines)
@@ -77,11 +77,66 @@ def _throughput(results: dict[str, Any]) -> list[str]:
     check = t["historyCheck"]
     add(
         f"  history events: {'identical' if check['identical'] else 'DIFFERENT'} with and without the "
-        f"speed-ups ({check['comparedExecutions']} executions, {check['eventsPerExecution']} events each); "
-        f"executions that did not succeed: "
-        f"{runs['workflowSequential']['failures'] + runs['workflowConcurrent']['failures']}"
+        f"speed-ups ({check['comparedExecutions']} executions"
+        f"{' of the same messages' if 'expectedExecutions' in check else ''}, "
+        f"{check['eventsPerExecution']} events each)"
     )
+    failed = {name: run for name, run in _sends(results).items() if run["failures"]}
+    add(f"  failed sends: {sum(run['failures'] for run in failed.values())}")
+    for name, run in failed.items():
+        add(f"    {run['failures']:>5}  {name}: {'; '.join(run.get('errors', [])) or 'no error kept'}")
     return lines
+
+
+def _sends(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Every run that sent messages: the measured ones, moto as it comes, and the warm-ups."""
+    t = results["throughput"]
+    return {**t["runs"], "motoAsItComes": t["motoAsItComes"], **t.get("warmUps", {})}
+
+
+def problems(results: dict[str, Any]) -> list[str]:
+    """What makes ``make bench`` fail: a failed send, histories that differ, a replay that failed."""
+    found = [
+        f"{run['failures']} failed sends in {name}: {'; '.join(run.get('errors', []))}"
+        for name, run in _sends(results).items()
+        if run["failures"]
+    ]
+    check = results["throughput"]["historyCheck"]
+    if not check["identical"]:
+        found.append(
+            f"history events differ with and without the speed-ups: {check['comparedExecutions']} of "
+            f"{check.get('expectedExecutions', '?')} executions compared, different: {check.get('different')}"
+        )
+    for replay in results.get("memory", {}).get("replays", []):
+        if replay["exitStatus"] != 0 or replay["outcomes"] != replay["messages"]:
+            found.append(
+                f"replay of {replay['messages']} lines: exit status {replay['exitStatus']}, "
+                f"{replay['outcomes']} outcomes recorded"
+            )
+    return found
+
+
+def _memory(results: dict[str, Any]) -> list[str]:
+    title = "Peak memory of segment-personalize replay, a fresh process for each size"
+    if "memory" not in results:
+        return ["", f"{title}: not in this results file (make bench measures it)"]
+    m = results["memory"]
+    replays = m["replays"]
+    ratio = m["largestToSmallest"]
+    goal = f"goal: the larger within {round((m['goalRatio'] - 1) * 100)}% of the smaller"
+    return [
+        "",
+        f"{title} ({goal})",
+        f"  {'messages':26}" + "".join(f"{r['messages']:>12}" for r in replays),
+        f"  {'all processes, peak (MB)':26}"
+        + "".join(f"{r['peakMb']:>12.1f}" for r in replays)
+        + f"   x{ratio:.2f} ({_goal(m['meetsGoal'])})",
+        f"  {'processes at the peak':26}" + "".join(f"{r['processes']:>12}" for r in replays),
+        f"  {'largest process (MB)':26}" + "".join(f"{r['largestProcessPeakMb']:>12.1f}" for r in replays),
+        f"  {'seconds':26}" + "".join(f"{r['seconds']:>12.1f}" for r in replays),
+        f"  {'CPU ms per message':26}"
+        + "".join(f"{r['cpuSeconds'] * 1000 / r['messages']:>12.1f}" for r in replays),
+    ]
 
 
 def _acknowledgement(results: dict[str, Any]) -> list[str]:

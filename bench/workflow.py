@@ -9,6 +9,11 @@ posted to the local Segment tracking API as the website's source would, so the P
   sequential (one event at a time) and concurrent (``concurrency`` senders).
 * baseline: invoke ``bench.baseline`` (PutEvents, GetRecommendations, identify, then answer), the same way.
 
+The workflow and the baseline each get a fresh stack and the same :class:`Workload`: the same messages in
+the same order, so the local model is in the same state when each message arrives (it learns from the
+events each design tracks). *moto as it comes* replays the warm-up and the first sequential messages on a
+third fresh stack, so the history check compares executions of the same messages.
+
 Each Lambda invocation's duration is recorded at the invoke server (for the cost model), and each
 execution's history is read back (state transitions, Express duration, and the history check).
 """
@@ -33,6 +38,8 @@ from typing import Any
 
 #: The baseline Lambda (``bench/baseline.py``), served as ``segment-personalize-baseline``.
 BASELINE = "baseline"
+#: Failed sends whose error a run keeps, to show.
+_ERRORS_KEPT = 3
 
 
 @dataclass
@@ -44,13 +51,16 @@ class Run:
     seconds: float = 0.0
     ack_ms: list[float] = field(default_factory=list)
     failures: int = 0
+    #: the first few failed sends, ``Error: message``
+    errors: list[str] = field(default_factory=list)
     #: CPU seconds of the whole process during the run (every thread), and of the senders (Segment's side)
     cpu_seconds: float = 0.0
     sender_cpu_seconds: float = 0.0
 
     @property
     def per_second(self) -> float:
-        return self.events / self.seconds if self.seconds else 0.0
+        """Sends that succeeded, per second: a failed send is not throughput."""
+        return (self.events - self.failures) / self.seconds if self.seconds else 0.0
 
     @property
     def stack_cpu_ms(self) -> float:
@@ -63,6 +73,7 @@ class Run:
             "seconds": round(self.seconds, 3),
             "perSecond": round(self.per_second, 1),
             "failures": self.failures,
+            "errors": self.errors,
             "stackCpuMsPerEvent": round(self.stack_cpu_ms, 1),
             "senderCpuMsPerEvent": round(self.sender_cpu_seconds * 1000 / self.events, 1)
             if self.events
@@ -80,7 +91,37 @@ class Measurements:
     handler_cpu_ms: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     transitions: list[int] = field(default_factory=list)
     execution_ms: list[float] = field(default_factory=list)
-    sequential_histories: list[list[tuple[str, str]]] = field(default_factory=list)
+    #: messageId -> the history shape of its execution, in the sequential workflow run
+    sequential_histories: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    #: the warm-up runs, whose failures count like the others'
+    warm_ups: dict[str, Run] = field(default_factory=dict)
+
+
+@dataclass
+class Workload:
+    """The messages every design gets, in this order, and what the stacks are primed with."""
+
+    warm_up: list[dict[str, Any]]
+    sequential: list[dict[str, Any]]
+    concurrent: list[dict[str, Any]]
+    items: dict[str, Any]
+    identifies: list[Any]
+
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        return [*self.warm_up, *self.sequential, *self.concurrent]
+
+
+def workload(sequential: int, concurrent: int, seed: int = 7, warm_up: int = 10) -> Workload:
+    """``warm_up``, then ``sequential``, then ``concurrent`` interactions of known users (every step runs)."""
+    messages, items, identifies = every_step_messages(warm_up + sequential + concurrent, seed)
+    return Workload(
+        warm_up=messages[:warm_up],
+        sequential=messages[warm_up : warm_up + sequential],
+        concurrent=messages[warm_up + sequential :],
+        items=items,
+        identifies=identifies,
+    )
 
 
 def every_step_messages(count: int, seed: int = 7) -> tuple[list[dict[str, Any]], dict[str, Any], list[Any]]:
@@ -191,9 +232,11 @@ def drive(
         cpu_started = time.thread_time()
         try:
             ack = send(message)
-        except Exception:  # noqa: BLE001 - counted and reported; the run goes on
+        except Exception as error:  # noqa: BLE001 - counted and reported; the run goes on
             with lock:
                 run.failures += 1
+                if len(run.errors) < _ERRORS_KEPT:
+                    run.errors.append(f"{type(error).__name__}: {error}"[:300])
             return
         finally:
             sender_cpu = time.thread_time() - cpu_started
@@ -214,8 +257,9 @@ def drive(
     return run
 
 
-def workflow_sender(stack: Any, client: Any, arns: list[str]) -> Callable[[dict[str, Any]], float]:
-    """Invoke entry, then wait for the execution it started; the acknowledgement time."""
+def workflow_sender(stack: Any, client: Any, arns: dict[str, str]) -> Callable[[dict[str, Any]], float]:
+    """Invoke entry, then wait for the execution it started; the acknowledgement time. ``arns`` gets the
+    execution of each messageId that succeeded."""
     engine = stack.engine
 
     def send(message: dict[str, Any]) -> float:
@@ -224,7 +268,7 @@ def workflow_sender(stack: Any, client: Any, arns: list[str]) -> Callable[[dict[
         description = engine.wait(arn, timeout=60)
         if description["status"] != "SUCCEEDED":
             raise RuntimeError(f"{arn} ended {description['status']}")
-        arns.append(arn)
+        arns[message["messageId"]] = arn
         return ack
 
     return send
@@ -265,55 +309,49 @@ def execution_ms(history: list[dict[str, Any]]) -> float:
 
 def measure(
     data_dir: Path,
+    load: Workload,
     *,
-    sequential: int,
-    concurrent: int,
     concurrency: int,
-    seed: int = 7,
-    warmup: int = 10,
     progress: Callable[[str], None] = lambda _: None,
 ) -> Measurements:
-    """Every run on one stack: workflow and baseline, sequential and concurrent."""
-    total = warmup * 2 + (sequential + concurrent) * 2
-    messages, items, identifies = every_step_messages(total, seed)
-    batches = iter([messages[i : i + n] for i, n in _slices([warmup, warmup, *[sequential, concurrent] * 2])])
+    """The workflow, then the baseline, each on a fresh stack with the same messages: warm-up, sequential,
+    concurrent."""
     measured = Measurements()
-    with open_stack(data_dir, items) as stack:
-        for message in identifies + messages:
-            stack.send_to_segment(message)
-        client = lambda_client(stack, max(concurrency, 1) * 2)
-        arns: list[str] = []
+    with open_stack(data_dir / "workflow", load.items) as stack:
+        client = _primed(stack, load, concurrency)
+        arns: dict[str, str] = {}
         workflow = workflow_sender(stack, client, arns)
-        baseline = baseline_sender(client)
-        drive("warm-up", workflow, next(batches), 1)
-        drive("warm-up", baseline, next(batches), 1)
+        measured.warm_ups["workflowWarmUp"] = drive("warm-up", workflow, load.warm_up, 1)
         arns.clear()
         progress("workflow, sequential")
         with timed_invocations(stack, measured.durations_ms, measured.handler_cpu_ms):
-            measured.runs["workflowSequential"] = drive("workflow", workflow, next(batches), 1)
-        sequential_arns = list(arns)
-        arns.clear()
+            measured.runs["workflowSequential"] = drive("workflow", workflow, load.sequential, 1)
+        sequential_arns = dict(arns)
         progress("workflow, concurrent")
-        measured.runs["workflowConcurrent"] = drive("workflow", workflow, next(batches), concurrency)
-        progress("baseline, sequential")
-        with timed_invocations(stack, measured.durations_ms):
-            measured.runs["baselineSequential"] = drive("baseline", baseline, next(batches), 1)
-        progress("baseline, concurrent")
-        measured.runs["baselineConcurrent"] = drive("baseline", baseline, next(batches), concurrency)
-        for arn in sequential_arns:  # a run's failures (not SUCCEEDED) are counted by drive
+        measured.runs["workflowConcurrent"] = drive("workflow", workflow, load.concurrent, concurrency)
+        # the executions that succeeded: drive counts the others as failed sends
+        for message_id, arn in sequential_arns.items():
             history = stack.engine.history(arn)
-            measured.sequential_histories.append(history_shape(history))
+            measured.sequential_histories[message_id] = history_shape(history)
             measured.transitions.append(transitions_of(history))
             measured.execution_ms.append(execution_ms(history))
+    with open_stack(data_dir / "baseline", load.items) as stack:
+        baseline = baseline_sender(_primed(stack, load, concurrency))
+        measured.warm_ups["baselineWarmUp"] = drive("warm-up", baseline, load.warm_up, 1)
+        progress("baseline, sequential")
+        with timed_invocations(stack, measured.durations_ms):
+            measured.runs["baselineSequential"] = drive("baseline", baseline, load.sequential, 1)
+        progress("baseline, concurrent")
+        measured.runs["baselineConcurrent"] = drive("baseline", baseline, load.concurrent, concurrency)
     return measured
 
 
-def _slices(sizes: list[int]) -> list[tuple[int, int]]:
-    start, out = 0, []
-    for size in sizes:
-        out.append((start, size))
-        start += size
-    return out
+def _primed(stack: Any, load: Workload, concurrency: int) -> Any:
+    """Post the identifies and every message to the local Segment, as the website's source would (so the
+    Profile API knows each user); a Lambda client for Segment's side."""
+    for message in [*load.identifies, *load.messages]:
+        stack.send_to_segment(message)
+    return lambda_client(stack, max(concurrency, 1) * 2)
 
 
 @dataclass
@@ -321,21 +359,22 @@ class MotoAsItComes:
     """The same events through moto's interpreter without the engine's speed-ups."""
 
     run: Run
-    histories: list[list[tuple[str, str]]]
+    #: messageId -> history shape
+    histories: dict[str, list[tuple[str, str]]]
+    warm_up: Run
 
 
-def measure_unpatched(data_dir: Path, messages: list[dict[str, Any]], items: dict[str, Any]) -> MotoAsItComes:
-    """Sequential workflow runs with ``fast=False`` (moto as it comes); their history shapes."""
-    with open_stack(data_dir, items, fast=False) as stack:
-        for message in messages:
-            stack.send_to_segment(message)
-        client = lambda_client(stack, 2)
-        arns: list[str] = []
-        sender = workflow_sender(stack, client, arns)
-        drive("warm-up", sender, messages[:2], 1)
+def measure_unpatched(data_dir: Path, load: Workload, count: int) -> MotoAsItComes:
+    """On a fresh stack with ``fast=False`` (moto as it comes): the warm-up, then the first ``count``
+    sequential messages, one at a time, as the workflow's sequential run gets them; their history shapes."""
+    with open_stack(data_dir, load.items, fast=False) as stack:
+        arns: dict[str, str] = {}
+        sender = workflow_sender(stack, _primed(stack, load, 1), arns)
+        warm_up = drive("warm-up", sender, load.warm_up, 1)
         arns.clear()
-        run = drive("moto as it comes", sender, messages[2:], 1)
-        return MotoAsItComes(run, [history_shape(stack.engine.history(arn)) for arn in arns])
+        run = drive("moto as it comes", sender, load.sequential[:count], 1)
+        histories = {message_id: history_shape(stack.engine.history(arn)) for message_id, arn in arns.items()}
+        return MotoAsItComes(run, histories, warm_up)
 
 
 def percentile(values: list[float], q: float) -> float:
