@@ -15,7 +15,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from segment_personalize.adapters.clients import client, secret_or_value
+from segment_personalize.adapters.clients import PERSONALIZE_CALL, client, secret_or_value
 from segment_personalize.adapters.personalize import (
     PersonalizeEvents,
     PersonalizeRecommendations,
@@ -37,8 +37,8 @@ track_settings = load(TrackSettings)
 recommend_settings = load(RecommendSettings)
 sync_settings = load(SyncProfileSettings)
 filter_values = quote_filter_values(recommend_settings.filter_values)
-events = PersonalizeEvents(client("personalize-events"))
-runtime = PersonalizeRecommendations(client("personalize-runtime"))
+events = PersonalizeEvents(client("personalize-events", PERSONALIZE_CALL))
+runtime = PersonalizeRecommendations(client("personalize-runtime", PERSONALIZE_CALL))
 segment = SegmentIdentify.create(
     write_key=secret_or_value(
         sync_settings.write_key, sync_settings.write_key_secret_arn, "SEGMENT_WRITE_KEY"

@@ -66,14 +66,7 @@ def _throughput(results: dict[str, Any]) -> list[str]:
     best = max(runs["workflowSequential"]["perSecond"], runs["workflowConcurrent"]["perSecond"])
     add(f"  goal {t['goalPerSecond']} executions/s: {best:.1f} ({_goal(best >= t['goalPerSecond'])})")
     if "cpu" in t:
-        cpu = t["cpu"]
-        add(
-            f"  CPU per execution: {cpu['workflowStackMsPerExecution']:.1f} ms (baseline "
-            f"{cpu['baselineStackMsPerInvocation']:.1f} ms), of which the handlers "
-            f"{cpu['handlersMsPerExecution']:.1f} ms; on {cpu['cores']} cores, busy with nothing else: "
-            f"at most {cpu['ceilingPerSecond']:.1f}/s "
-            f"(handlers alone {cpu['handlersOnlyCeilingPerSecond']:.1f}/s)"
-        )
+        lines.extend(_cpu(t["cpu"], runs))
     check = t["historyCheck"]
     add(
         f"  history events: {'identical' if check['identical'] else 'DIFFERENT'} with and without the "
@@ -85,6 +78,40 @@ def _throughput(results: dict[str, Any]) -> list[str]:
     add(f"  failed sends: {sum(run['failures'] for run in failed.values())}")
     for name, run in failed.items():
         add(f"    {run['failures']:>5}  {name}: {'; '.join(run.get('errors', [])) or 'no error kept'}")
+    return lines
+
+
+def _cpu(cpu: dict[str, Any], runs: dict[str, Any]) -> list[str]:
+    """CPU per execution, the ceiling it gives, how close the concurrent run came, and where its CPU went."""
+    lines = [
+        f"  CPU per execution: {cpu['workflowStackMsPerExecution']:.1f} ms (baseline "
+        f"{cpu['baselineStackMsPerInvocation']:.1f} ms), of which the handlers "
+        f"{cpu['handlersMsPerExecution']:.1f} ms; on {cpu['cores']} cores, busy with nothing else: "
+        f"at most {cpu['ceilingPerSecond']:.1f}/s "
+        f"(handlers alone {cpu['handlersOnlyCeilingPerSecond']:.1f}/s)"
+    ]
+    if "concurrentToCeiling" in cpu:
+        share, concurrent = cpu["concurrentToCeiling"], runs["workflowConcurrent"]["perSecond"]
+        lines.append(
+            f"  concurrent throughput next to that ceiling: {concurrent:.1f} of "
+            f"{cpu['ceilingPerSecond']:.1f}/s = {share:.0%} "
+            f"(goal >= {cpu['ceilingGoal']:.0%}: {_goal(share >= cpu['ceilingGoal'])})"
+        )
+    if "splitMsPerExecution" in cpu:
+        split = cpu["splitMsPerExecution"]
+        lines.append(
+            f"  its CPU per execution: this process {split['mainProcess']:.1f} ms (moto's interpreter, local "
+            f"Personalize and Segment, the invoke server), the sandboxes {split['sandboxes']:.1f} ms "
+            f"({cpu['sandboxesStartedDuringRun']} cold starts during the run), the functions' DynamoDB and "
+            f"Secrets Manager (moto, a process of its own) {split['servicesProcess']:.1f} ms"
+        )
+    shares = cpu.get("sharesOfCores")
+    if shares:
+        lines.append(
+            f"  the cores meanwhile (/proc/stat): the stack {shares['stack']:.0%}, Segment's side (the "
+            f"senders) {shares['senders']:.0%}, other processes {shares['otherProcesses']:.0%}, "
+            f"idle {shares['idle']:.0%}"
+        )
     return lines
 
 

@@ -11,20 +11,20 @@ posted to the local Segment tracking API as the website's source would, so the P
 
 The workflow and the baseline each get a fresh stack and the same :class:`Workload`: the same messages in
 the same order, so the local model is in the same state when each message arrives (it learns from the
-events each design tracks). *moto as it comes* replays the warm-up and the first sequential messages on a
+events each design tracks). *moto as it comes* replays the warm-ups and the first sequential messages on a
 third fresh stack, so the history check compares executions of the same messages.
 
-Each Lambda invocation's duration is recorded at the invoke server (for the cost model), and each
-execution's history is read back (state transitions, Express duration, and the history check).
+Each Lambda invocation's duration is the one its REPORT line gives (the runtime's report of it, for the
+cost model), with the CPU it took in its sandbox; each execution's history is read back (state
+transitions, Express duration, and the history check). The functions run in sandbox processes, so a run's
+CPU is this process's and the sandboxes' (read from /proc by the runtime).
 """
 
 from __future__ import annotations
 
-import importlib
 import json
 import math
 import statistics
-import sys
 import threading
 import time
 from collections import defaultdict
@@ -35,6 +35,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+from bench.probe import Reading, StackProbe, machine_only
 
 #: The baseline Lambda (``bench/baseline.py``), served as ``segment-personalize-baseline``.
 BASELINE = "baseline"
@@ -53,9 +55,12 @@ class Run:
     failures: int = 0
     #: the first few failed sends, ``Error: message``
     errors: list[str] = field(default_factory=list)
-    #: CPU seconds of the whole process during the run (every thread), and of the senders (Segment's side)
+    #: CPU seconds of this process during the run (every thread), and of the senders (Segment's side)
     cpu_seconds: float = 0.0
     sender_cpu_seconds: float = 0.0
+    #: what the probe read outside this process during the run: the sandboxes', the services process's
+    #: CPU, the sandboxes started, the machine's CPU
+    outside: Reading = field(default_factory=Reading)
 
     @property
     def per_second(self) -> float:
@@ -63,9 +68,35 @@ class Run:
         return (self.events - self.failures) / self.seconds if self.seconds else 0.0
 
     @property
+    def stack_cpu_seconds(self) -> float:
+        """CPU seconds of the local stack: this process's without Segment's side (the senders), the
+        sandboxes' and the services process's."""
+        return (
+            self.cpu_seconds - self.sender_cpu_seconds + self.outside.sandbox_cpu + self.outside.services_cpu
+        )
+
+    @property
     def stack_cpu_ms(self) -> float:
-        """CPU ms per event of the local stack: the process's CPU without Segment's side (the senders)."""
-        return (self.cpu_seconds - self.sender_cpu_seconds) * 1000 / self.events if self.events else 0.0
+        """CPU ms per event of the local stack."""
+        return self.stack_cpu_seconds * 1000 / self.events if self.events else 0.0
+
+    def _per_event_ms(self, seconds: float) -> float:
+        return round(seconds * 1000 / self.events, 1) if self.events else 0.0
+
+    def shares_of_cores(self) -> dict[str, float]:
+        """What the machine's cores did during the run (/proc/stat): the stack, Segment's side (the
+        senders), other processes, idle; each a share of cores x seconds."""
+        total = self.outside.machine_total
+        if total <= 0:
+            return {}
+        stack, senders = self.stack_cpu_seconds / total, self.sender_cpu_seconds / total
+        busy = self.outside.machine_busy / total
+        return {
+            "stack": round(stack, 3),
+            "senders": round(senders, 3),
+            "otherProcesses": round(max(0.0, busy - stack - senders), 3),
+            "idle": round(1 - busy, 3),
+        }
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -75,9 +106,12 @@ class Run:
             "failures": self.failures,
             "errors": self.errors,
             "stackCpuMsPerEvent": round(self.stack_cpu_ms, 1),
-            "senderCpuMsPerEvent": round(self.sender_cpu_seconds * 1000 / self.events, 1)
-            if self.events
-            else 0,
+            "mainProcessCpuMsPerEvent": self._per_event_ms(self.cpu_seconds - self.sender_cpu_seconds),
+            "sandboxCpuMsPerEvent": self._per_event_ms(self.outside.sandbox_cpu),
+            "servicesCpuMsPerEvent": self._per_event_ms(self.outside.services_cpu),
+            "senderCpuMsPerEvent": self._per_event_ms(self.sender_cpu_seconds),
+            "sandboxesStarted": self.outside.sandboxes,
+            "sharesOfCores": self.shares_of_cores(),
         }
 
 
@@ -87,7 +121,7 @@ class Measurements:
 
     runs: dict[str, Run] = field(default_factory=dict)
     durations_ms: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
-    #: CPU ms of each invocation's thread (the handler, and the in-process moto calls it makes)
+    #: CPU ms of each invocation in its sandbox (every thread of the sandbox while it ran)
     handler_cpu_ms: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     transitions: list[int] = field(default_factory=list)
     execution_ms: list[float] = field(default_factory=list)
@@ -101,7 +135,9 @@ class Measurements:
 class Workload:
     """The messages every design gets, in this order, and what the stacks are primed with."""
 
+    #: sent one at a time, then ``warm_up_concurrent`` at the run's concurrency, before any clock starts
     warm_up: list[dict[str, Any]]
+    warm_up_concurrent: list[dict[str, Any]]
     sequential: list[dict[str, Any]]
     concurrent: list[dict[str, Any]]
     items: dict[str, Any]
@@ -109,18 +145,44 @@ class Workload:
 
     @property
     def messages(self) -> list[dict[str, Any]]:
-        return [*self.warm_up, *self.sequential, *self.concurrent]
+        return [*self.warm_up, *self.warm_up_concurrent, *self.sequential, *self.concurrent]
 
 
-def workload(sequential: int, concurrent: int, seed: int = 7, warm_up: int = 10) -> Workload:
-    """``warm_up``, then ``sequential``, then ``concurrent`` interactions of known users (every step runs)."""
-    messages, items, identifies = every_step_messages(warm_up + sequential + concurrent, seed)
+def workload(
+    sequential: int, concurrent: int, concurrency: int, seed: int = 7, warm_up: int = 10
+) -> Workload:
+    """``warm_up``, then ``3 x concurrency`` (to be sent ``concurrency`` at a time: every sandbox a
+    concurrent run needs has its cold start), then ``sequential``, then ``concurrent`` interactions of known
+    users (every step runs)."""
+    warm_concurrent = 3 * concurrency if concurrency > 1 else 0
+    sizes = [warm_up, warm_concurrent, sequential, concurrent]
+    messages, items, identifies = every_step_messages(sum(sizes), seed)
+    parts, start = [], 0
+    for size in sizes:
+        parts.append(messages[start : start + size])
+        start += size
+    warm_up_part, warm_up_concurrent, sequential_part, concurrent_part = parts
     return Workload(
-        warm_up=messages[:warm_up],
-        sequential=messages[warm_up : warm_up + sequential],
-        concurrent=messages[warm_up + sequential :],
+        warm_up=warm_up_part,
+        warm_up_concurrent=warm_up_concurrent,
+        sequential=sequential_part,
+        concurrent=concurrent_part,
         items=items,
         identifies=identifies,
+    )
+
+
+def _warm_up(send: Callable[[dict[str, Any]], float], load: Workload, concurrency: int) -> Run:
+    """The warm-up, one at a time and then ``concurrency`` at a time; one run of both, whose failed sends
+    count like the measured runs'."""
+    one_by_one = drive("warm-up", send, load.warm_up, 1)
+    together = drive("warm-up", send, load.warm_up_concurrent, concurrency)
+    return Run(
+        "warm-up",
+        events=one_by_one.events + together.events,
+        seconds=one_by_one.seconds + together.seconds,
+        failures=one_by_one.failures + together.failures,
+        errors=(one_by_one.errors + together.errors)[:_ERRORS_KEPT],
     )
 
 
@@ -151,15 +213,10 @@ def open_stack(data_dir: Path, items: dict[str, Any], *, fast: bool = True) -> I
     """The local stack, with the baseline function served next to the workflow's six."""
     from local_stack.stack import LocalStack
 
-    with LocalStack(data_dir, items=items, fast=fast) as stack:  # functions log at INFO, as deployed
-        module_name = f"bench.{BASELINE}"
-        module = (
-            importlib.reload(sys.modules[module_name])
-            if module_name in sys.modules
-            else importlib.import_module(module_name)
-        )
-        assert stack.engine is not None
-        stack.engine.functions[BASELINE] = module
+    # functions log at INFO, as deployed
+    with LocalStack(
+        data_dir, items=items, fast=fast, extra_functions={BASELINE: f"bench.{BASELINE}"}
+    ) as stack:
         yield stack
 
 
@@ -182,28 +239,21 @@ def lambda_client(stack: Any, pool: int) -> Any:
 def timed_invocations(
     stack: Any, into: dict[str, list[float]], cpu: dict[str, list[float]] | None = None
 ) -> Iterator[None]:
-    """Record each handler's duration (ms), as Lambda bills it, and the CPU ms of its thread, while the
-    block runs."""
-    invoker = stack.engine.invoker
-    original = invoker.invoke
+    """Record each invocation's duration (ms, its REPORT line's, as Lambda bills it) and the CPU ms it took
+    in its sandbox, while the block runs."""
     lock = threading.Lock()
 
-    def invoke(function: str, payload: Any) -> tuple[Any, bool]:
-        started, cpu_started = time.perf_counter(), time.thread_time()
-        result = original(function, payload)
-        elapsed = (time.perf_counter() - started) * 1000
-        cpu_ms = (time.thread_time() - cpu_started) * 1000
+    def record(report: Any) -> None:
         with lock:
-            into[function].append(elapsed)
+            into[report.function].append(report.duration_ms)
             if cpu is not None:
-                cpu[function].append(cpu_ms)
-        return result
+                cpu[report.function].append(report.cpu_ms)
 
-    invoker.invoke = invoke
+    unsubscribe = stack.engine.runtime.subscribe(record)
     try:
         yield
     finally:
-        del invoker.invoke
+        unsubscribe()
 
 
 def _invoke(client: Any, function: str, message: dict[str, Any]) -> tuple[dict[str, Any], float]:
@@ -223,8 +273,11 @@ def drive(
     send: Callable[[dict[str, Any]], float],
     messages: list[dict[str, Any]],
     concurrency: int,
+    probe: Callable[[], Reading] = machine_only,
 ) -> Run:
-    """Send every message (``send`` returns its acknowledgement in ms), ``concurrency`` at a time."""
+    """Send every message (``send`` returns its acknowledgement in ms), ``concurrency`` at a time;
+    ``probe`` reads what the stack's other processes and the machine have used so far
+    (:class:`bench.probe.StackProbe`)."""
     run = Run(name, events=len(messages))
     lock = threading.Lock()
 
@@ -245,7 +298,7 @@ def drive(
         with lock:
             run.ack_ms.append(ack)
 
-    started, cpu_started = time.perf_counter(), time.process_time()
+    started, cpu_started, outside_started = time.perf_counter(), time.process_time(), probe()
     if concurrency <= 1:
         for message in messages:
             one(message)
@@ -254,6 +307,7 @@ def drive(
             list(pool.map(one, messages))
     run.seconds = time.perf_counter() - started
     run.cpu_seconds = time.process_time() - cpu_started
+    run.outside = probe() - outside_started
     return run
 
 
@@ -267,7 +321,8 @@ def workflow_sender(stack: Any, client: Any, arns: dict[str, str]) -> Callable[[
         arn = body["started"][0]["executionArn"]
         description = engine.wait(arn, timeout=60)
         if description["status"] != "SUCCEEDED":
-            raise RuntimeError(f"{arn} ended {description['status']}")
+            why = f"{description.get('error', '')}: {description.get('cause', '')}"[:200]
+            raise RuntimeError(f"{arn.rsplit(':', 1)[-1]} ended {description['status']} ({why})")
         arns[message["messageId"]] = arn
         return ack
 
@@ -314,21 +369,27 @@ def measure(
     concurrency: int,
     progress: Callable[[str], None] = lambda _: None,
 ) -> Measurements:
-    """The workflow, then the baseline, each on a fresh stack with the same messages: warm-up, sequential,
-    concurrent."""
+    """The workflow, then the baseline, each on a fresh stack with the same messages: the warm-ups,
+    sequential, concurrent.
+
+    Each stack is warmed up first, one at a time, then ``concurrency`` at a time, so that every sandbox a
+    concurrent run needs has had its cold start before the clock starts (cold starts are measured on their
+    own, in fresh interpreters: :mod:`bench.coldstart`).
+    """
     measured = Measurements()
     with open_stack(data_dir / "workflow", load.items) as stack:
         client = _primed(stack, load, concurrency)
         arns: dict[str, str] = {}
         workflow = workflow_sender(stack, client, arns)
-        measured.warm_ups["workflowWarmUp"] = drive("warm-up", workflow, load.warm_up, 1)
+        measured.warm_ups["workflowWarmUp"] = _warm_up(workflow, load, concurrency)
         arns.clear()
+        cpu = StackProbe(stack)
         progress("workflow, sequential")
         with timed_invocations(stack, measured.durations_ms, measured.handler_cpu_ms):
-            measured.runs["workflowSequential"] = drive("workflow", workflow, load.sequential, 1)
+            measured.runs["workflowSequential"] = drive("workflow", workflow, load.sequential, 1, cpu)
         sequential_arns = dict(arns)
         progress("workflow, concurrent")
-        measured.runs["workflowConcurrent"] = drive("workflow", workflow, load.concurrent, concurrency)
+        measured.runs["workflowConcurrent"] = drive("workflow", workflow, load.concurrent, concurrency, cpu)
         # the executions that succeeded: drive counts the others as failed sends
         for message_id, arn in sequential_arns.items():
             history = stack.engine.history(arn)
@@ -337,12 +398,13 @@ def measure(
             measured.execution_ms.append(execution_ms(history))
     with open_stack(data_dir / "baseline", load.items) as stack:
         baseline = baseline_sender(_primed(stack, load, concurrency))
-        measured.warm_ups["baselineWarmUp"] = drive("warm-up", baseline, load.warm_up, 1)
+        cpu = StackProbe(stack)
+        measured.warm_ups["baselineWarmUp"] = _warm_up(baseline, load, concurrency)
         progress("baseline, sequential")
         with timed_invocations(stack, measured.durations_ms):
-            measured.runs["baselineSequential"] = drive("baseline", baseline, load.sequential, 1)
+            measured.runs["baselineSequential"] = drive("baseline", baseline, load.sequential, 1, cpu)
         progress("baseline, concurrent")
-        measured.runs["baselineConcurrent"] = drive("baseline", baseline, load.concurrent, concurrency)
+        measured.runs["baselineConcurrent"] = drive("baseline", baseline, load.concurrent, concurrency, cpu)
     return measured
 
 
@@ -365,14 +427,20 @@ class MotoAsItComes:
 
 
 def measure_unpatched(data_dir: Path, load: Workload, count: int) -> MotoAsItComes:
-    """On a fresh stack with ``fast=False`` (moto as it comes): the warm-up, then the first ``count``
-    sequential messages, one at a time, as the workflow's sequential run gets them; their history shapes."""
+    """On a fresh stack with ``fast=False`` (moto as it comes): the warm-up messages, then the first
+    ``count`` sequential messages, as the workflow's sequential run gets them; their history shapes.
+
+    Every message goes one at a time, the concurrent warm-up's too, so the local model has learnt from the
+    same events when the compared messages arrive: moto as it comes does not keep up with the concurrent
+    warm-up (StartExecution times out in entry, and the executions it did start still run, retrying, into
+    the measured run).
+    """
     with open_stack(data_dir, load.items, fast=False) as stack:
         arns: dict[str, str] = {}
         sender = workflow_sender(stack, _primed(stack, load, 1), arns)
-        warm_up = drive("warm-up", sender, load.warm_up, 1)
+        warm_up = _warm_up(sender, load, 1)
         arns.clear()
-        run = drive("moto as it comes", sender, load.sequential[:count], 1)
+        run = drive("moto as it comes", sender, load.sequential[:count], 1, StackProbe(stack))
         histories = {message_id: history_shape(stack.engine.history(arn)) for message_id, arn in arns.items()}
         return MotoAsItComes(run, histories, warm_up)
 

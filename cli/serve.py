@@ -29,7 +29,7 @@ def command(args: argparse.Namespace, out: TextIO) -> int:
             print("local stack up; Ctrl-C stops it\n", file=out)
             host, port = moto_server.get_host_and_port()
             endpoints = {
-                "moto (sfn, sqs, dynamodb, secretsmanager)": f"http://{host}:{port}",
+                "moto (sfn, sqs)": f"http://{host}:{port}",
                 **stack.endpoints(),
             }
             for name, value in endpoints.items():
@@ -37,8 +37,11 @@ def command(args: argparse.Namespace, out: TextIO) -> int:
             assert stack.engine is not None
             assert stack.personalize is not None
             lambda_url, personalize = stack.engine.server.url, stack.personalize.url
+            # the functions' DynamoDB and Secrets Manager are in a moto process of their own
+            services = " ".join(f"{k}={v}" for k, v in stack.engine.aws_services.endpoint_env().items())
             print(
                 f"\nexport AWS_ENDPOINT_URL=http://{host}:{port} AWS_ENDPOINT_URL_LAMBDA={lambda_url} "
+                f"{services} "
                 f"AWS_ENDPOINT_URL_PERSONALIZE_EVENTS={personalize} "
                 f"AWS_ENDPOINT_URL_PERSONALIZE_RUNTIME={personalize} "
                 "AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local",

@@ -34,7 +34,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from iac.template import ROOT, TEMPLATE, CheckFailed, as_list
+from iac.policies import as_list
+from iac.template import ROOT, TEMPLATE, CheckFailed
 
 CHECKOV_VENV = ROOT / ".venv" / "checkov"
 #: A skip whose reason is shorter than this is not a justification.

@@ -17,7 +17,6 @@ import logging
 import os
 from collections import Counter
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -154,6 +153,24 @@ def load_template(path: Path = TEMPLATE) -> dict[str, Any]:
     from samtranslator.yaml_helper import yaml_parse
 
     return yaml_parse(path.read_text())
+
+
+def function_property(template: Mapping[str, Any], function: str, name: str) -> Any:
+    """A function's property as deployed: its own ``Properties``, else ``Globals.Function``."""
+    own = template["Resources"][function_names.logical_id(function)].get("Properties", {})
+    return own.get(name, template.get("Globals", {}).get("Function", {}).get(name))
+
+
+def function_timeouts(template: Mapping[str, Any] | None = None) -> dict[str, int]:
+    """Every function's ``Timeout`` in seconds, as deployed (the one place function timeouts are set)."""
+    template = template if template is not None else load_template()
+    return {function: int(function_property(template, function, "Timeout")) for function in ALL_FUNCTIONS}
+
+
+def function_memory(template: Mapping[str, Any] | None = None) -> dict[str, int]:
+    """Every function's ``MemorySize`` in MB, as deployed."""
+    template = template if template is not None else load_template()
+    return {function: int(function_property(template, function, "MemorySize")) for function in ALL_FUNCTIONS}
 
 
 @contextlib.contextmanager
@@ -348,86 +365,6 @@ def rules_broken(template: Mapping[str, Any], parameters: Mapping[str, str]) -> 
         if not all(resolved.truth(a["Assert"]) for a in rule["Assertions"]):
             broken.append(name)
     return broken
-
-
-def as_list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value]
-
-
-@dataclass(frozen=True)
-class Statement:
-    owner: str  # logical id of the role or policy resource
-    policy: str
-    effect: str
-    actions: tuple[str, ...]
-    resources: tuple[Any, ...]
-    raw: Mapping[str, Any]
-
-
-def statements(resolved: Resolved) -> list[Statement]:
-    """Every identity-policy statement of every role and policy resource."""
-    found: list[Statement] = []
-
-    def add(owner: str, policy: str, document: Mapping[str, Any]) -> None:
-        for statement in as_list(document.get("Statement", [])):
-            require("NotAction" not in statement, f"{owner}/{policy} uses NotAction")
-            require("NotResource" not in statement, f"{owner}/{policy} uses NotResource")
-            found.append(
-                Statement(
-                    owner=owner,
-                    policy=policy,
-                    effect=statement.get("Effect", ""),
-                    actions=tuple(as_list(statement.get("Action", []))),
-                    resources=tuple(as_list(statement.get("Resource", []))),
-                    raw=statement,
-                )
-            )
-
-    for logical_id, resource in resolved.resources.items():
-        props = resource.get("Properties", {})
-        if resource["Type"] == "AWS::IAM::Role":
-            for policy in props.get("Policies", []):
-                add(logical_id, policy.get("PolicyName", "?"), policy["PolicyDocument"])
-        elif resource["Type"] in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
-            add(logical_id, props.get("PolicyName", logical_id), props["PolicyDocument"])
-    return found
-
-
-def role_of(resolved: Resolved, logical_id: str) -> str:
-    """The logical id of the execution role SAM made for a function or state machine."""
-    props = resolved.properties(logical_id)
-    role = props.get("Role", props.get("RoleArn"))
-    if not (isinstance(role, dict) and "Fn::GetAtt" in role):
-        raise CheckFailed(f"{logical_id} has no generated role (Role={role!r})")
-    return str(role["Fn::GetAtt"][0])
-
-
-def role_statements(resolved: Resolved, logical_id: str) -> list[Statement]:
-    role = role_of(resolved, logical_id)
-    return [s for s in statements(resolved) if s.owner == role]
-
-
-def allowed(stmts: list[Statement], action: str) -> list[Statement]:
-    return [s for s in stmts if s.effect == "Allow" and action in s.actions]
-
-
-ARN_PREFIX = "arn:${AWS::Partition}"
-REGION_ACCOUNT = "${AWS::Region}:${AWS::AccountId}"
-
-
-def flatten_sub(node: Any) -> str:
-    """A readable form of a resource (``Fn::Sub`` pattern with its variables filled where known)."""
-    if isinstance(node, str):
-        return node
-    if isinstance(node, dict) and "Fn::Sub" in node:
-        value = node["Fn::Sub"]
-        if isinstance(value, list):
-            pattern, variables = value
-            for name, replacement in variables.items():
-                pattern = pattern.replace("${" + name + "}", json.dumps(replacement, sort_keys=True))
-            return str(pattern)
-        return str(value)
-    return json.dumps(node, sort_keys=True)
 
 
 # --- The validation: what the tests look at, computed once

@@ -6,8 +6,10 @@
   ``SEGMENT_HOST`` and ``SEGMENT_PROFILE_API_URL``.
 * Step Functions, SQS, DynamoDB and Secrets Manager: moto, with the real ASL file run by moto's interpreter
   and the real handlers behind a Lambda Invoke server
-  (:class:`local_stack.stepfunctions.engine.LocalEngine`). The Segment
-  write key and Profile API token live in Secrets Manager, read by the functions as they are when deployed.
+  (:class:`local_stack.stepfunctions.engine.LocalEngine`), each function in sandbox processes as Lambda
+  runs it (``runtime="process"``: concurrent invocations in parallel, the template's timeouts enforced),
+  reaching moto through its server on loopback. The Segment write key and Profile API token live in
+  Secrets Manager, read by the functions as they are when deployed.
 
 State lives in SQLite files under the data folder: ``personalize.sqlite``, ``segment.sqlite`` and
 ``runs.sqlite`` (outcomes and execution histories, read by ``trace``).
@@ -16,7 +18,7 @@ State lives in SQLite files under the data folder: ``personalize.sqlite``, ``seg
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -53,8 +55,24 @@ class LocalStack:
         env: Mapping[str, str] | None = None,
         skip_retry_waits: bool = False,
         fast: bool = True,
+        runtime: str = "process",
+        sandbox_hooks: Mapping[str, Sequence[str]] | None = None,
+        function_timeouts: Mapping[str, float] | None = None,
+        concurrency: int | Mapping[str, int] | None = None,
+        extra_functions: Mapping[str, str] | None = None,
+        warm_sandboxes: int = 1,
     ) -> None:
+        """``runtime``, ``sandbox_hooks``, ``function_timeouts``, ``concurrency``, ``extra_functions`` and
+        ``warm_sandboxes`` go to the engine (:class:`~local_stack.stepfunctions.engine.LocalEngine`)."""
         self.data_dir = Path(data_dir)
+        self.engine_options: dict[str, Any] = {
+            "runtime": runtime,
+            "sandbox_hooks": sandbox_hooks,
+            "function_timeouts": function_timeouts,
+            "concurrency": concurrency,
+            "extra_functions": extra_functions,
+            "warm_sandboxes": warm_sandboxes,
+        }
         self.fresh = fresh
         self.items = dict(items or {})
         self.extra_env = dict(env or {})
@@ -126,6 +144,7 @@ class LocalStack:
             fast=self.fast,
             prepare=self._create_resources,
             function_log=self.function_log,
+            **self.engine_options,
         )
         self.engine.open()
 
@@ -192,6 +211,8 @@ class LocalStack:
         assert self.segment is not None
         return {
             "lambda (Invoke API)": self.engine.server.url,
+            "moto (Step Functions, SQS), for the functions": self.engine.moto_url or "in process",
+            "moto (DynamoDB, Secrets Manager), for the functions": self.engine.aws_services.url or "-",
             "personalize-events / personalize-runtime": self.personalize.url,
             "segment tracking + Profile API": self.segment.url,
             "state machine": self.engine.state_machine_arn,

@@ -11,17 +11,21 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from segment_personalize.errors import LAMBDA_TRANSIENT, REJECTING, RETRYABLE
+import functions
+from iac.template import function_timeouts
+from segment_personalize.errors import LAMBDA_TRANSIENT, REJECTING, RETRYABLE, TIMEOUTS
 from state_machines import DEAD_LETTER_QUEUE_PLACEHOLDER
+from state_machines.budget import SERVICE_TASK_TIMEOUT_SECONDS, lambda_task_timeout
 from state_machines.graph import state_order
 from state_machines.sdk import Catch, Chain, Choice, ChoiceRule, Fail, Graph, Pass, Retry, Succeed, Task
 
-#: Retry policy of ``errors.RETRYABLE``: waits of up to 1, 2, 4, 8 s (full jitter), then give up.
-STEP_RETRY = {"interval_seconds": 1, "backoff_rate": 2.0, "max_attempts": 4, "max_delay_seconds": 20}
-#: Retry policy of Lambda's own service errors, as AWS recommends for Lambda tasks (more attempts).
-LAMBDA_RETRY = {"interval_seconds": 1, "backoff_rate": 2.0, "max_attempts": 6, "max_delay_seconds": 20}
+#: Retry policy of every step's transient errors (``errors.RETRYABLE``, Lambda's service errors, and an
+#: invocation or Task out of time): three retries after waits of at most 1, 2 and 4 s (full jitter), inside
+#: the time budget of ``state_machines/budget.py`` with every attempt at its timeout. One retrier, so one
+#: count of attempts for all of them: a step fails after four attempts whatever mix of errors it met.
+STEP_RETRY = {"interval_seconds": 1, "backoff_rate": 2.0, "max_attempts": 3, "max_delay_seconds": 4}
 #: Retry policy of the dead-letter send: it is the last chance to keep the event.
-DEAD_LETTER_RETRY = {"interval_seconds": 1, "backoff_rate": 2.0, "max_attempts": 5, "max_delay_seconds": 20}
+DEAD_LETTER_RETRY = {"interval_seconds": 1, "backoff_rate": 2.0, "max_attempts": 3, "max_delay_seconds": 4}
 
 COMMENT = (
     "segment-personalize: one Segment event -> validate -> track into Amazon Personalize -> recommend -> "
@@ -65,22 +69,29 @@ _RETRY_KEY_ORDER = (
 )
 
 
-def _retriers() -> list[Retry]:
-    return [
-        Retry(error_equals=[error.__name__ for error in RETRYABLE], jitter_strategy="FULL", **STEP_RETRY),
-        Retry(error_equals=list(LAMBDA_TRANSIENT), jitter_strategy="FULL", **LAMBDA_RETRY),
-    ]
+#: What every step retries: its domain's transient errors, Lambda's service errors, being out of time.
+TRANSIENT_ERRORS: list[str] = [
+    *(error.__name__ for error in RETRYABLE),
+    *LAMBDA_TRANSIENT,
+    *TIMEOUTS,
+]
 
 
 def _lambda_task(name: str, comment: str, parameters: dict[str, str], result_path: str) -> Task:
+    function = next(f for f in functions.STEPS if functions.camel(f) == name)
     return Task(
         name,
         comment=comment,
-        resource="${" + name + "FunctionArn}",
+        resource="${" + functions.placeholder(function) + "}",
         parameters=parameters,
         result_path=result_path,
-        retry=_retriers(),
+        timeout_seconds=lambda_task_timeout(_FUNCTION_TIMEOUTS[function]),
+        retry=Retry(error_equals=TRANSIENT_ERRORS, jitter_strategy="FULL", **STEP_RETRY),
     )
+
+
+#: Each function's Lambda timeout, as ``iac/template.yaml`` deploys it (its one source).
+_FUNCTION_TIMEOUTS = function_timeouts()
 
 
 def build() -> Graph:
@@ -187,6 +198,7 @@ def build() -> Graph:
             },
         },
         result_path=None,
+        timeout_seconds=SERVICE_TASK_TIMEOUT_SECONDS,
         retry=Retry(error_equals=["States.ALL"], jitter_strategy="FULL", **DEAD_LETTER_RETRY),
     )
     send_to_dlq.next(failed)

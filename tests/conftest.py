@@ -23,7 +23,7 @@ def aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def lambda_context() -> LambdaContext:
-    return LambdaContext(timeout_ms=5_000)
+    return LambdaContext()
 
 
 @pytest.fixture

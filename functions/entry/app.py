@@ -14,7 +14,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import BotoCoreError, ClientError
 
-from segment_personalize.adapters.clients import ENTRY_CLIENT_CONFIG, client
+from segment_personalize.adapters.clients import ENTRY_CALL, client
 from segment_personalize.adapters.interfaces import ExecutionStarter
 from segment_personalize.config import EntrySettings, load
 from segment_personalize.errors import InvalidSegmentEvent, StartExecutionFailed
@@ -28,7 +28,7 @@ from segment_personalize.observability import MetricUnit, handler, logger, metri
 from segment_personalize.segment_events import json_type
 
 settings = load(EntrySettings)
-sfn: ExecutionStarter = client("stepfunctions", ENTRY_CLIENT_CONFIG)
+sfn: ExecutionStarter = client("stepfunctions", ENTRY_CALL)
 
 
 @handler(traces=("botocore",))

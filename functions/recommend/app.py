@@ -6,7 +6,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from segment_personalize.adapters.clients import client
+from segment_personalize.adapters.clients import PERSONALIZE_CALL, client
 from segment_personalize.adapters.interfaces import RecommendationSource
 from segment_personalize.adapters.personalize import PersonalizeRecommendations, quote_filter_values
 from segment_personalize.config import RecommendSettings, load
@@ -17,7 +17,7 @@ from segment_personalize.observability import MetricUnit, handler, logger, metri
 settings = load(RecommendSettings)
 filter_values = quote_filter_values(settings.filter_values)
 personalize: RecommendationSource = PersonalizeRecommendations(
-    client("personalize-runtime", read_timeout=settings.timeout)
+    client("personalize-runtime", PERSONALIZE_CALL.with_read(settings.timeout))
 )
 
 

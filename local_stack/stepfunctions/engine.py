@@ -17,9 +17,17 @@ How it fits together:
 * Lambda tasks make ``lambda:Invoke`` calls through boto3, which honours ``AWS_ENDPOINT_URL_LAMBDA``. That
   points at :class:`~local_stack.lambda_runtime.server.InvokeServer`, the Lambda Invoke API on 127.0.0.1.
   moto's botocore stubber only answers URLs of AWS services, so these calls reach the server untouched. It
-  calls ``functions.<name>.app.lambda_handler``; an exception becomes Lambda's error payload, so Step
-  Functions sees ``Error`` = the exception's class name.
-* The functions' settings are environment variables, set before their modules are (re)imported.
+  calls ``functions.<name>.app.lambda_handler`` in one of two runtimes
+  (:mod:`local_stack.lambda_runtime.runtimes`): ``runtime="inprocess"`` (the default) in this process, one
+  invocation at a time, modules in :attr:`LocalEngine.functions` for tests to swap adapters in;
+  ``runtime="process"`` in sandbox processes as Lambda runs them: concurrent, each function's timeout
+  (``iac/template.yaml``, or ``function_timeouts``) enforced, ``concurrency`` invocations per function at
+  most. An exception becomes Lambda's error payload, so Step Functions sees ``Error`` = the exception's
+  class name; a timeout ``Sandbox.Timedout``; a throttle ``Lambda.TooManyRequestsException``.
+* The functions' settings are environment variables, set before their modules are (re)imported. In process
+  mode the sandboxes reach Step Functions through moto's server on loopback, which shares this process's
+  backends (``AWS_ENDPOINT_URL``), and DynamoDB and Secrets Manager through a moto of their own in another
+  process (:mod:`local_stack.lambda_runtime.aws_services`), where ``prepare`` creates them too.
 * ``skip_retry_waits`` records the backoff waits of moto's retrier in :attr:`LocalEngine.retry_waits` and
   those of the functions' SDK retries in :attr:`LocalEngine.sdk_retry_waits` instead of sleeping them;
   every retry still happens and the ASL stays as deployed. ``fast`` (on by default) removes moto's
@@ -31,19 +39,21 @@ why and what an upgrade breaks in :mod:`local_stack.stepfunctions.moto_patches` 
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 import os
-import sys
 import threading
 import time
-from collections.abc import Callable, Mapping, MutableSet
-from types import ModuleType
+from collections.abc import Callable, Mapping, MutableSet, Sequence
 from typing import Any, TextIO
 
-from functions import FUNCTIONS
-from local_stack.lambda_runtime.invoker import InvocationError, Invoker
+from local_stack.lambda_runtime import stdout
+from local_stack.lambda_runtime.aws_services import MotoProcess
+from local_stack.lambda_runtime.configuration import default_modules, function_configs
+from local_stack.lambda_runtime.direct_client import DirectLambdaClient
+from local_stack.lambda_runtime.invoker import InvocationError, Invoker, Runtime
+from local_stack.lambda_runtime.process_runtime import ProcessRuntime
+from local_stack.lambda_runtime.runtimes import RUNTIMES, SandboxedModules, import_functions
 from local_stack.lambda_runtime.server import InvokeServer
 from local_stack.resources import (
     ACCOUNT_ID,
@@ -60,8 +70,13 @@ from state_machines import ASL_PATH, DEAD_LETTER_QUEUE_PLACEHOLDER, FUNCTION_PLA
 #: Variables removed while the engine runs, so moto (not some other endpoint) answers Step Functions and SQS.
 _UNSET_WHILE_RUNNING = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SFN", "AWS_ENDPOINT_URL_SQS", "AWS_PROFILE")
 
-#: moto logs every failed execution at ERROR from this logger; the history already says it all.
-_MOTO_FAILURE_LOGGER = "moto.stepfunctions.parser.asl.component.eval_component"
+#: Loggers quieted while the engine runs (quiet_moto), and the level they get: moto logs every failed
+#: execution at ERROR from the first (the history already says it all); moto's server logs every request
+#: through werkzeug's (which adds a handler of its own when none is set).
+_QUIET_LOGGERS = {
+    "moto.stepfunctions.parser.asl.component.eval_component": logging.CRITICAL,
+    "werkzeug": logging.ERROR,
+}
 
 #: How often a fast :meth:`LocalEngine.wait` looks at an execution that has not been reported ended.
 _ENDED_RECHECK = 0.25
@@ -77,6 +92,12 @@ class LocalEngine:
     A context manager; :meth:`open` and :meth:`close` do the same by hand. Only one engine should run at a
     time in a process (a second one refuses to open): moto's mock, the environment and the moto patches
     are process-wide.
+
+    The functions' runtime (:mod:`local_stack.lambda_runtime.runtimes`): ``runtime`` ("inprocess" or
+    "process"), ``sandbox_hooks`` (function -> ``"module:callable"`` strings, called with its module in
+    every sandbox), ``function_timeouts`` (function -> seconds, instead of the template's), ``concurrency``
+    (for every function, or per function), ``extra_functions`` (name -> module, served next to the
+    project's functions) and ``warm_sandboxes`` (sandboxes of each function started by :meth:`open`).
     """
 
     _open_lock = threading.Lock()
@@ -94,6 +115,12 @@ class LocalEngine:
         prepare: Callable[[Any], Mapping[str, str] | None] | None = None,
         function_log: TextIO | None = None,
         fast: bool = True,
+        runtime: str = "inprocess",
+        sandbox_hooks: Mapping[str, Sequence[str]] | None = None,
+        function_timeouts: Mapping[str, float] | None = None,
+        concurrency: int | Mapping[str, int] | None = None,
+        extra_functions: Mapping[str, str] | None = None,
+        warm_sandboxes: int = 1,
     ) -> None:
         """Configure; nothing starts before :meth:`open`.
 
@@ -101,37 +128,53 @@ class LocalEngine:
         with a boto3 session inside moto once moto runs and before the functions are imported, to create
         resources (secrets, tables); the variables it returns are added to the functions' environment.
         ``fast`` applies the speed-ups of :mod:`~local_stack.stepfunctions.moto_patches` (off: moto exactly
-        as it comes, and polling waits).
+        as it comes, and polling waits). The runtime's options: see the class.
         """
-        self.region = region
-        self._prepare = prepare
-        self.machine_name = machine_name
+        if runtime not in RUNTIMES:
+            raise ValueError(f"runtime must be one of {RUNTIMES}, got {runtime!r}")
+        self.runtime_kind, self.warm_sandboxes = runtime, warm_sandboxes
+        self.sandbox_hooks = {name: list(hooks) for name, hooks in (sandbox_hooks or {}).items()}
+        self.modules = default_modules(extra_functions)
+        self.configs = function_configs(self.modules, timeouts=function_timeouts, concurrency=concurrency)
+        self._function_log, self.region = function_log, region
+        self._prepare, self.machine_name, self.skip_retry_waits = prepare, machine_name, skip_retry_waits
         self.asl_path = os.fspath(asl_path)
-        self.skip_retry_waits = skip_retry_waits
         self.environment = {**default_environment(region, machine_name), **dict(env or {})}
-        self.functions: dict[str, ModuleType] = {}
+        #: The functions' modules: those that run (inprocess), or read-only copies (process).
+        self.functions: dict[str, Any] | SandboxedModules = {}
         self.retry_waits: list[float] = []
         #: Backoff waits of the functions' AWS SDK retries, recorded instead of slept (skip_retry_waits).
         self.sdk_retry_waits: list[float] = []
-        self.invoker = Invoker(self.functions, region, log=function_log)
+        self._runtime: Runtime | None = None
+        self._moto_server: Any = None
+        self.aws_services = MotoProcess()  # started in process mode only
         self._server: InvokeServer | None = None
-        self.state_machine_arn = ""
-        self.dead_letter_queue_url = ""
-        self.function_arns = {function: function_arn(function, region) for function in FUNCTIONS}
+        self.state_machine_arn = self.dead_letter_queue_url = self.moto_url = ""
+        self.function_arns = {function: function_arn(function, region) for function in self.modules}
         self._mock: Any = None
         self._saved_env: dict[str, str | None] = {}
         self._sfn: Any = None
         self._sqs: Any = None
-        self._opened = False
-        self._quiet_moto = quiet_moto
-        self._saved_moto_log_level: int | None = None
+        self._opened, self._quiet_moto = False, quiet_moto
+        self._saved_log_levels: dict[str, int] = {}
         self.fast = fast
         self._moto_patches: MotoPatches | None = None
         self._ended: set[str] = set()
         self._ended_changed = threading.Condition()
-        #: ARNs of the executions :meth:`forget` dropped from moto: their names stay taken. A set unless
-        #: replaced (a long replay keeps them on disk: ``RunStore.forgotten``).
+        #: ARNs :meth:`forget` dropped from moto, whose names stay taken (a replay's: ``RunStore.forgotten``)
         self.forgotten: MutableSet[str] = set()
+
+    @property
+    def runtime(self) -> Runtime:
+        """The runtime the functions run in, while the engine is open."""
+        if self._runtime is None:
+            raise RuntimeError("the LocalEngine is not open: it has no runtime")
+        return self._runtime
+
+    @property
+    def invoker(self) -> Runtime:
+        """The runtime (its older name)."""
+        return self.runtime
 
     @property
     def server(self) -> InvokeServer:
@@ -166,11 +209,7 @@ class LocalEngine:
     def _open(self) -> None:
         from moto import mock_aws
 
-        self._server = InvokeServer(self.invoker)  # a fresh one: a stopped server cannot start again
-        self._server.start()
-        self._set_environment(
-            {**self.environment, "AWS_ENDPOINT_URL_LAMBDA": self.server.url}, unset=_UNSET_WHILE_RUNNING
-        )
+        self._set_environment(self.environment, unset=_UNSET_WHILE_RUNNING)
         self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
         self._mock.start()
         self._moto_patches = MotoPatches(
@@ -180,24 +219,55 @@ class LocalEngine:
             record_sdk_retry_wait=self.sdk_retry_waits.append,
             on_terminated=self._execution_ended,
             forgotten=lambda arn: arn in self.forgotten,
+            lambda_client=DirectLambdaClient(lambda: self.runtime),
         )
         self._moto_patches.install()
         if self._quiet_moto:
-            moto_logger = logging.getLogger(_MOTO_FAILURE_LOGGER)
-            self._saved_moto_log_level = moto_logger.level
-            moto_logger.setLevel(logging.CRITICAL)
+            for name, level in _QUIET_LOGGERS.items():
+                self._saved_log_levels[name] = logging.getLogger(name).level
+                logging.getLogger(name).setLevel(level)
         import boto3
 
         session = boto3.session.Session(region_name=self.region)
         self._sfn = session.client("stepfunctions")
         self._sqs = session.client("sqs")
+        if self.runtime_kind == "process":  # DynamoDB and Secrets Manager on a core of their own
+            self.aws_services = MotoProcess()
+            self.aws_services.start()
+            self._set_environment(self.aws_services.endpoint_env())
         if self._prepare is not None:
             extra = dict(self._prepare(session) or {})
             self.environment.update(extra)
             self._set_environment(extra)
         self._create_queue()
-        self.functions.update(self._import_functions())
+        self._runtime = self._start_runtime()
+        self._server = InvokeServer(self._runtime)  # a fresh one: a stopped server cannot start again
+        self._server.start()
+        self._set_environment({"AWS_ENDPOINT_URL_LAMBDA": self._server.url})
         self._create_state_machine()
+
+    def _start_runtime(self) -> Runtime:
+        """The functions imported here (inprocess), or their first sandboxes started (process)."""
+        if self.runtime_kind == "inprocess":
+            self.functions = import_functions(self.modules, self.sandbox_hooks)
+            return Invoker(self.functions, self.region, log=self._function_log, configs=self.configs)
+        from moto.server import ThreadedMotoServer
+
+        self._moto_server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self._moto_server.start()
+        host, port = self._moto_server.get_host_and_port()
+        self.moto_url = f"http://{host}:{port}"
+        self.functions = SandboxedModules(self.modules)
+        return ProcessRuntime(
+            self.configs,
+            {**self.environment, "AWS_ENDPOINT_URL": self.moto_url, **self.aws_services.endpoint_env()},
+            region=self.region,
+            log=self._function_log,
+            hooks=self.sandbox_hooks,
+            skip_retry_waits=self.skip_retry_waits,
+            record_sdk_retry_wait=self.sdk_retry_waits.append,
+            warm=self.warm_sandboxes,
+        ).open()
 
     def _create_queue(self) -> None:
         self.dead_letter_queue_url = self._sqs.create_queue(QueueName=DEAD_LETTER_QUEUE_NAME)["QueueUrl"]
@@ -242,13 +312,21 @@ class LocalEngine:
             if self._server is not None:
                 self._server.stop()
                 self._server = None
+            if self._runtime is not None:
+                self._runtime.close()
+                self._runtime = None
+            if self._moto_server is not None:
+                self._moto_server.stop()
+                self._moto_server = None
+            self.aws_services.stop()
+            stdout.uninstall()
         finally:
             if self._moto_patches is not None:
                 self._moto_patches.uninstall()
                 self._moto_patches = None
-            if self._saved_moto_log_level is not None:
-                logging.getLogger(_MOTO_FAILURE_LOGGER).setLevel(self._saved_moto_log_level)
-                self._saved_moto_log_level = None
+            for name, level in self._saved_log_levels.items():
+                logging.getLogger(name).setLevel(level)
+            self._saved_log_levels.clear()
             if self._mock is not None:
                 self._mock.stop()
                 self._mock = None
@@ -273,17 +351,6 @@ class LocalEngine:
             else:
                 os.environ[key] = value
         self._saved_env.clear()
-
-    def _import_functions(self) -> dict[str, ModuleType]:
-        """Import each ``functions.<name>.app`` afresh, so it reads this engine's settings and clients."""
-        modules = {}
-        for function in FUNCTIONS:
-            module_name = f"functions.{function}.app"
-            if module_name in sys.modules:
-                modules[function] = importlib.reload(sys.modules[module_name])
-            else:
-                modules[function] = importlib.import_module(module_name)
-        return modules
 
     # --- running -----------------------------------------------------------------------------------------
     def start(self, event: Mapping[str, Any], name: str | None = None) -> str:
@@ -415,8 +482,9 @@ class LocalEngine:
         return [json.loads(body) for body in bodies]
 
     def invoke(self, function: str, payload: Any) -> Any:
-        """Invoke ``function`` in process; its result, or InvocationError with Lambda's error payload."""
-        result, failed = self.invoker.invoke(function, payload)
+        """Invoke ``function`` in its runtime, as the Invoke API does; its result, or InvocationError with
+        Lambda's error payload (TooManyRequests past its concurrency)."""
+        result, failed = self.runtime.invoke(function, payload)
         if failed:
             raise InvocationError(result)
         return result

@@ -5,9 +5,9 @@ attribute :class:`MotoPatches` replaces while a ``LocalEngine`` is open, :data:`
 instead of an API call. A row belongs to one of the engine's switches, ``skip_retry_waits`` (the backoff
 waits of moto's Retry and of the functions' SDK retries are recorded, not slept; every retry still happens)
 or ``fast`` (moto's interpreter without its per-execution and per-task overheads; off, moto runs as it comes
-and ``LocalEngine.wait`` polls), or to none (``always``: the dead-letter read, and ``LocalEngine.forget``,
-which drops an ended execution from moto while its name stays taken). Neither switch changes what
-the ASL means:
+and ``LocalEngine.wait`` polls), or to none (``always``: the dead-letter read, ``LocalEngine.forget``, which
+drops an ended execution from moto while its name stays taken, and the error name of a Lambda task whose
+invoke the Lambda service refused, which moto gets wrong). Neither switch changes what the ASL means:
 ``tests/statemachine/local_stack/stepfunctions/test_moto_patches.py`` runs every path of the workflow with
 and without them, and checks that :data:`PATCHES` is exactly what ``install`` replaces and ``uninstall``
 restores. On an upgrade, read each row's ``breaks_on_upgrade`` against the new code.
@@ -29,6 +29,9 @@ from typing import Any, NamedTuple
 
 from local_stack.stepfunctions import forgetting
 from local_stack.stepfunctions.json_copy import json_deepcopy
+from local_stack.stepfunctions.parsed_programs import evaluation_entrypoint, parsed_program
+
+__all__ = ["PATCHES", "READS", "MotoPatches", "RecordingTime", "parsed_program", "queued_message_bodies"]
 
 
 class Internal(NamedTuple):
@@ -81,8 +84,18 @@ PATCHES: tuple[Internal, ...] = (
         "botocore.endpoint.time",
         "skip_retry_waits",
         replaces="the time module botocore sleeps with between a client's retry attempts",
-        why="RecordingTime: the functions' SDK retry waits go to LocalEngine.sdk_retry_waits",
+        why="RecordingTime: the functions' SDK retry waits go to LocalEngine.sdk_retry_waits (each sandbox "
+        "of the process runtime replaces it in its own botocore and returns its waits with each invocation)",
         breaks_on_upgrade="botocore sleeping somewhere else: the functions' SDK retries really wait again",
+    ),
+    Internal(
+        f"{_TASK}.state_task_lambda.StateTaskLambda._from_error",
+        "always",
+        replaces="the failure of a Lambda task whose Invoke call got an error answer (a ClientError), which "
+        "moto names Exception",
+        why="Step Functions names it Lambda.<error code>: a throttled invoke is "
+        "Lambda.TooManyRequestsException, which the ASL retries (concepts-error-handling.html)",
+        breaks_on_upgrade="moto naming it itself (drop the row then); _from_error's signature; FailureEvent",
     ),
     Internal(
         "moto.stepfunctions.parser.backend.execution_worker.ExecutionWorker._get_evaluation_entrypoint",
@@ -116,7 +129,8 @@ PATCHES: tuple[Internal, ...] = (
         (f"{module}.boto_client_for" for module in _CLIENT_USERS),
         "fast",
         replaces="moto's task client factory: a new boto3 session and client (models from JSON) per task",
-        why="one client per (region, service), built as moto does, kept-alive pool; Lambda unsigned",
+        why="one client per (region, service), built as moto does, kept-alive pool; Lambda: the engine's "
+        "runtime called in process, the Invoke API's answers without HTTP (lambda_runtime.direct_client)",
         breaks="moto building clients differently (_moto_task_client copies it), or in another module",
     ),
     Internal(
@@ -185,9 +199,13 @@ class MotoPatches:
         record_sdk_retry_wait: Callable[[float], None],
         on_terminated: Callable[[str], None],
         forgotten: Callable[[str], bool] = lambda _: False,
+        lambda_client: Any = None,
     ) -> None:
+        """``lambda_client``: what moto's Lambda tasks get as their client with ``fast`` (None: a boto3
+        client of the Invoke API server)."""
         self.skip_retry_waits = skip_retry_waits
         self._forgotten = forgotten
+        self._lambda_client = lambda_client
         self.fast = fast
         self._record_retry_wait = record_retry_wait
         self._record_sdk_retry_wait = record_sdk_retry_wait
@@ -202,9 +220,11 @@ class MotoPatches:
         return [target for target, *_ in self._saved]
 
     def install(self) -> None:
-        """Replace the targets of the switches that are on, and those of no switch (``always``)."""
+        """Replace the targets of the switches that are on, and the ``always`` ones."""
         for target, value in forgetting.replacements(self._forgotten):
             self._replace(target, value)
+        target = f"{_TASK}.state_task_lambda.StateTaskLambda._from_error"
+        self._replace(target, _lambda_service_errors(pkgutil.resolve_name(target)))
         if self.skip_retry_waits:
             self._replace(
                 f"{_ASL}.component.common.retry.retrier_decl.time", RecordingTime(self._record_retry_wait)
@@ -216,7 +236,7 @@ class MotoPatches:
     def _install_speedups(self) -> None:
         self._replace(
             "moto.stepfunctions.parser.backend.execution_worker.ExecutionWorker._get_evaluation_entrypoint",
-            _evaluation_entrypoint,
+            evaluation_entrypoint,
         )
         for module in _DEEPCOPY_USERS:
             self._replace(f"{module}.copy", _FastCopyModule())
@@ -296,6 +316,8 @@ class MotoPatches:
 
     def client_for(self, region: str, service: str, state_credentials: Any = None) -> Any:
         """moto's ``boto_client_for``, built once per (region, service); credentials are unused there too."""
+        if service == "lambda" and self._lambda_client is not None:
+            return self._lambda_client
         key = (region, service)
         client = self._clients.get(key)
         if client is None:
@@ -341,6 +363,38 @@ def queued_message_bodies(account: str, region: str, queue_name: str) -> list[st
     return [message.body for message in list(queue._messages)]
 
 
+def _lambda_service_errors(moto_from_error: Callable[..., Any]) -> Callable[..., Any]:
+    """``StateTaskLambda._from_error`` with a ClientError of the Lambda service named ``Lambda.<code>``,
+    as Step Functions names it: "When Lambda exceeds the maximum number of invocations, the reported error
+    will be ``Lambda.TooManyRequestsException``"
+    (https://docs.aws.amazon.com/step-functions/latest/dg/concepts-error-handling.html). The cause is the
+    service's message and response details, as moto's own Lambda service integration writes them."""
+    from botocore.exceptions import ClientError
+    from moto.stepfunctions.parser.api import HistoryEventType, LambdaFunctionFailedEventDetails
+    from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
+    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import FailureEvent
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service_lambda,
+    )
+
+    def from_error(state: Any, env: Any, ex: Exception) -> Any:
+        if not isinstance(ex, ClientError):
+            return moto_from_error(state, env, ex)
+        service_task = state_task_service_lambda.StateTaskServiceLambda
+        error, cause = service_task._error_cause_from_client_error(ex)
+        details: Any = {  # an EventDetails (a TypedDict of every kind of details, all optional)
+            "lambdaFunctionFailedEventDetails": LambdaFunctionFailedEventDetails(error=error, cause=cause)
+        }
+        return FailureEvent(
+            env=env,
+            error_name=CustomErrorName(error),
+            event_type=HistoryEventType.LambdaFunctionFailed,
+            event_details=details,
+        )
+
+    return from_error
+
+
 class RecordingTime:
     """Stands in for the ``time`` module of moto's retrier and of botocore's endpoint: records each wait
     instead of sleeping it."""
@@ -368,65 +422,6 @@ def _cached_jsonpath_parser(parse: Callable[[str], Any]) -> Callable[[str], Any]
     """``parse`` remembered per path: jsonpath_ng builds a PLY parser for every call, and its parsed paths
     hold no state (``find`` and ``update_or_create`` only read them)."""
     return functools.lru_cache(maxsize=1024)(parse)
-
-
-def _evaluation_entrypoint(worker: Any) -> Any:
-    """``ExecutionWorker._get_evaluation_entrypoint``: the program of the worker's definition, parsed once."""
-    return parsed_program(worker._evaluation_details.state_machine_details.definition)
-
-
-#: Parsed programs by definition text, shared by every engine of the process.
-_PROGRAMS: dict[str, Any] = {}
-_PROGRAMS_LOCK = threading.Lock()
-_PROGRAMS_KEPT = 16
-
-
-def parsed_program(definition: str) -> Any:
-    """moto's evaluation entry point for ``definition``: parsed once per process, then shared.
-
-    Sound because moto's evaluation components are immutable after parsing: everything an execution changes
-    lives in its own ``Environment`` (stack, heap, states, event history). Parse errors are not cached.
-    """
-    with _PROGRAMS_LOCK:
-        program = _PROGRAMS.get(definition)
-        if program is None:
-            from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
-
-            program = AmazonStateLanguageParser.parse(definition)[0]
-            _touch_heap_keys(program, set())
-            if len(_PROGRAMS) >= _PROGRAMS_KEPT:
-                _PROGRAMS.pop(next(iter(_PROGRAMS)))
-            _PROGRAMS[definition] = program
-        return program
-
-
-def _touch_heap_keys(component: Any, seen: set[int]) -> None:
-    """Give every component of a parsed program its heap key now, while one thread holds it.
-
-    moto keeps per-execution evaluation state (retry attempt counts, backoff multipliers) in the execution's
-    own ``env.heap`` under each component's ``heap_key``, a uid made lazily on first use. A program shared
-    by concurrent executions must not have two threads make that uid at once.
-    """
-    from moto.stepfunctions.parser.asl.component.component import Component
-    from moto.stepfunctions.parser.asl.component.eval_component import EvalComponent
-
-    if id(component) in seen:
-        return
-    seen.add(id(component))
-    if isinstance(component, EvalComponent):
-        _ = component.heap_key
-    children: list[Any] = []
-    for value in vars(component).values() if hasattr(component, "__dict__") else ():
-        children.extend(
-            value
-            if isinstance(value, list | tuple)
-            else value.values()
-            if isinstance(value, dict)
-            else [value]
-        )
-    for child in children:
-        if isinstance(child, Component):
-            _touch_heap_keys(child, seen)
 
 
 def _url_pattern_matches(response: Any, url: str) -> bool:

@@ -10,7 +10,7 @@ import pytest
 
 from iac import moto_stack
 from iac.template import Validation
-from state_machines import graph
+from state_machines import budget
 
 
 @pytest.fixture(scope="session")
@@ -26,15 +26,14 @@ def moto_stacks(validation: Validation) -> dict[str, moto_stack.MotoStack]:
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    """After the template tests, the note ``make validate`` has always printed: how long one task step can
-    take with every retry used. A note, not a check (yet): an EXPRESS execution stops after 300 s."""
+    """After the template tests, what ``make validate`` has always told: how long the slowest way through the
+    workflow can take with every retry used, next to the budget (``tests/iac/test_budget.py`` checks it)."""
     passed = terminalreporter.stats.get("passed", [])
     if not any("iac" in getattr(report, "keywords", {}) for report in passed):
         return
-    validation = Validation()
-    timeout = int(validation.template["Globals"]["Function"]["Timeout"])
-    worst = graph.worst_case_task_seconds(validation.asl, timeout)
+    case = budget.worst_case(Validation().asl)
     terminalreporter.write_line(
-        f"note worst case of one task step with every retry used: ~{worst}s "
-        "(an EXPRESS execution stops after 300s, before its dead-letter branch runs)"
+        f"time budget: the slowest path takes {case.seconds:.0f} s at worst, every retry used "
+        f"(budget {budget.BUDGET_SECONDS['EXPRESS']} s; an EXPRESS execution stops at "
+        f"{budget.EXPRESS_LIMIT_SECONDS} s): {' -> '.join(case.path)}"
     )

@@ -11,6 +11,7 @@ from collections import Counter
 import pytest
 
 from iac.moto_stack import MOTO_UNSUPPORTED, MotoStack
+from iac.policies import as_list
 from iac.template import (
     FUNCTIONS,
     OUTPUTS,
@@ -18,7 +19,6 @@ from iac.template import (
     RUNTIME,
     SEGMENT_PRINCIPAL,
     STAR_RESOURCE_ALLOWLIST,
-    as_list,
     expected_resource_types,
 )
 

@@ -11,23 +11,25 @@ from typing import Any
 
 import pytest
 
-from iac.template import (
+from iac.policies import (
     ARN_PREFIX,
+    REGION_ACCOUNT,
+    allowed,
+    as_list,
+    flatten_sub,
+    role_statements,
+    statements,
+)
+from iac.template import (
     FULL_PARAMETERS,
     FUNCTIONS,
     MANAGED_POLICY_ALLOWLIST,
-    REGION_ACCOUNT,
     SEGMENT_PRINCIPAL,
     STAR_RESOURCE_ALLOWLIST,
     CheckFailed,
     Resolved,
     Validation,
-    allowed,
-    as_list,
-    flatten_sub,
     require,
-    role_statements,
-    statements,
 )
 from tests.iac.templates import modified, props
 

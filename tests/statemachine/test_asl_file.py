@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from local_stack.resources import function_arn
-from segment_personalize.errors import LAMBDA_TRANSIENT, REJECTING, RETRYABLE
+from segment_personalize.errors import LAMBDA_TRANSIENT, REJECTING, RETRYABLE, TIMEOUTS
 from state_machines import (
     ASL_PATH,
     FUNCTION_PLACEHOLDERS,
@@ -124,7 +124,7 @@ def test_moto_accepts_the_definition_for_standard_and_express_workflows() -> Non
 # --- retries and error branches come from errors.py ----------------------------------------------------
 def test_every_lambda_task_retries_transient_errors_with_max_delay_and_full_jitter() -> None:
     assert set(LAMBDA_TASKS) == {"Validate", "Track", "Recommend", "FilterTraits", "SyncProfile"}
-    expected = {error.__name__ for error in RETRYABLE} | set(LAMBDA_TRANSIENT)
+    expected = {error.__name__ for error in RETRYABLE} | set(LAMBDA_TRANSIENT) | set(TIMEOUTS)
     for name, state in LAMBDA_TASKS.items():
         retried = {error for retrier in state["Retry"] for error in retrier["ErrorEquals"]}
         assert retried == expected, name
@@ -140,7 +140,7 @@ def test_every_lambda_task_retries_transient_errors_with_max_delay_and_full_jitt
 def test_the_errors_the_contract_retries_are_retried() -> None:
     paragraph = contract_section("Errors (the `Error` Step Functions sees)").split("Rejected:")[0]
     names = set(re.findall(r"`([A-Za-z.]+)`", paragraph)) - {"segment_personalize/errors.py"}
-    assert names == {error.__name__ for error in RETRYABLE} | set(LAMBDA_TRANSIENT)
+    assert names == {error.__name__ for error in RETRYABLE} | set(LAMBDA_TRANSIENT) | set(TIMEOUTS)
 
 
 def test_every_lambda_task_catches_everything_into_its_own_failed_pass() -> None:

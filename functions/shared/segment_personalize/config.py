@@ -71,14 +71,17 @@ RecommendationCount = Annotated[
     ),
 ]
 
-#: Read timeout of the Personalize clients of track and recommend. Two attempts of connect (2 s) plus read
-#: must fit the steps' 15 s Lambda timeout, so that a slow answer fails as a named, retried error.
+#: The longest read timeout a call may be given: each function's calls must fit its Lambda timeout at worst
+#: (``adapters.clients.UNIT_OF_WORK``), so that a slow answer fails as a named, retried error.
+MAX_READ_TIMEOUT = 3.0
+
+#: Read timeout of the Personalize clients of track and recommend.
 PersonalizeTimeout = Annotated[
     float,
     Field(
         alias="PERSONALIZE_TIMEOUT",
         gt=0,
-        le=5,
+        le=MAX_READ_TIMEOUT,
         description="Seconds to wait for an answer of Personalize before the step fails and is retried.",
     ),
 ]
@@ -163,7 +166,7 @@ class TrackSettings(Settings):
         max_length=256,
         description="Tracking id of the Personalize event tracker that receives the interactions.",
     )
-    timeout: PersonalizeTimeout = 5.0
+    timeout: PersonalizeTimeout = 2.0
     idempotency_table: IdempotencyTable = None
 
 
@@ -179,7 +182,7 @@ class RecommendSettings(Settings):
         description="Recommender to ask for recommendations (set this or PERSONALIZE_CAMPAIGN_ARN).",
     )
     recommendation_count: RecommendationCount = 10
-    timeout: PersonalizeTimeout = 5.0
+    timeout: PersonalizeTimeout = 2.0
     num_results: int | None = Field(
         alias="PERSONALIZE_NUM_RESULTS",
         default=None,
@@ -305,9 +308,9 @@ class FilterTraitsSettings(Settings):
     )
     profile_api_timeout: float = Field(
         alias="SEGMENT_PROFILE_API_TIMEOUT",
-        default=3.0,
+        default=2.0,
         gt=0,
-        le=30,
+        le=MAX_READ_TIMEOUT,
         description="Seconds to wait for the Profile API before the step fails and is retried.",
     )
     filter_rules: tuple[FilterRule, ...] = Field(
@@ -357,9 +360,9 @@ class SyncProfileSettings(Settings):
     )
     timeout: float = Field(
         alias="SEGMENT_TIMEOUT",
-        default=5.0,
+        default=2.0,
         gt=0,
-        le=30,
+        le=MAX_READ_TIMEOUT,
         description="Seconds to wait for the tracking API before the step fails and is retried.",
     )
     trait_name: str = Field(

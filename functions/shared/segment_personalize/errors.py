@@ -69,6 +69,13 @@ class IdempotencyStoreUnavailable(SegmentPersonalizeError):
     """The idempotency table could not be read or written (throttling, 5xx, network). Transient."""
 
 
+# --- time ----------------------------------------------------------------------------------------------
+class StepOutOfTime(SegmentPersonalizeError):
+    """The invocation has too little time left for one more unit of its work (a PutEvents batch with its
+    idempotency records) at worst; stopped before it, so that a retry carries on from the last unit done
+    (each answers from its idempotency record) instead of the Lambda timing out mid-call. Transient."""
+
+
 #: Errors the state machine retries with backoff before dead-lettering.
 RETRYABLE: tuple[type[SegmentPersonalizeError], ...] = (
     PersonalizeThrottled,
@@ -78,15 +85,30 @@ RETRYABLE: tuple[type[SegmentPersonalizeError], ...] = (
     SegmentUnavailable,
     StepAlreadyInProgress,
     IdempotencyStoreUnavailable,
+    StepOutOfTime,
 )
 
 #: Errors that reject the event: the execution ends as Rejected with the reason.
 REJECTING: tuple[type[SegmentPersonalizeError], ...] = (InvalidSegmentEvent,)
 
-#: Lambda service errors that Step Functions raises around an invoke; always retried.
+#: Lambda service errors that Step Functions raises around an invoke; always retried. The first four are the
+#: best-practice retrier's ("invoking Lambda results in a 500 error, such as ClientExecutionTimeoutException,
+#: ServiceException, AWSLambdaException, or SdkClientException",
+#: https://docs.aws.amazon.com/step-functions/latest/dg/bp-lambda-serviceexception.html); the last is Lambda
+#: throttling ("When Lambda exceeds the maximum number of invocations, the reported error will be
+#: Lambda.TooManyRequestsException", https://docs.aws.amazon.com/step-functions/latest/dg/concepts-error-handling.html).
 LAMBDA_TRANSIENT: tuple[str, ...] = (
     "Lambda.ServiceException",
     "Lambda.AWSLambdaException",
     "Lambda.SdkClientException",
+    "Lambda.ClientExecutionTimeoutException",
     "Lambda.TooManyRequestsException",
 )
+
+#: An invocation that ran out of time or memory, and a Task past its TimeoutSeconds: retried a bounded number
+#: of times. "Unhandled errors in Lambda runtimes were historically reported only as Lambda.Unknown. In newer
+#: runtimes, timeouts are reported as Sandbox.Timedout in the error output" and States.Timeout is "reported
+#: when a Task state runs longer than the TimeoutSeconds value"
+#: (https://docs.aws.amazon.com/step-functions/latest/dg/concepts-error-handling.html); Lambda.Unknown also
+#: covers "out-of-memory errors and function timeouts" (the best-practice page above).
+TIMEOUTS: tuple[str, ...] = ("Lambda.Unknown", "Sandbox.Timedout", "States.Timeout")

@@ -149,6 +149,61 @@ def test_cpu_per_execution_leaves_out_segments_side_and_bounds_the_throughput(
     assert "at most 33.3/s (handlers alone 100.0/s)" in _rendered_throughput(cpu)
 
 
+def test_cpu_per_execution_counts_the_sandboxes_and_the_services_process_and_shows_the_cores(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from bench import cli
+    from bench.probe import Reading
+    from bench.workflow import Measurements, Run
+
+    # given 100 executions in 10 s on 2 cores (20 CPU s): this process 4 s (1 s of it the senders), the
+    # sandboxes 6 s (2 cold starts among them), the services process 2 s; the machine busy 18 s of 20
+    outside = Reading(sandbox_cpu=6.0, services_cpu=2.0, sandboxes=2, machine_busy=18.0, machine_total=20.0)
+    concurrent = Run("workflow", events=100, seconds=10.0, cpu_seconds=4.0, sender_cpu_seconds=1.0)
+    concurrent.outside = outside
+    assert concurrent.stack_cpu_ms == pytest.approx(110.0)
+    shares = {"stack": 0.55, "senders": 0.05, "otherProcesses": 0.3, "idle": 0.1}
+    assert concurrent.shares_of_cores() == pytest.approx(shares)
+    measured = Measurements(
+        runs={
+            "workflowSequential": Run("workflow", events=10),
+            "workflowConcurrent": concurrent,
+            "baselineConcurrent": Run("baseline", events=100, cpu_seconds=1.0),
+        }
+    )
+    monkeypatch.setattr(cli.os, "cpu_count", lambda: 2)
+
+    cpu = cli._cpu(measured)
+
+    assert cpu["ceilingPerSecond"] == 18.2  # 2 x 1000 / 110
+    assert cpu["concurrentToCeiling"] == 0.55
+    assert cpu["splitMsPerExecution"] == {"mainProcess": 30.0, "sandboxes": 60.0, "servicesProcess": 20.0}
+    assert cpu["sandboxesStartedDuringRun"] == 2
+    text = _rendered_throughput(cpu)
+    assert "of 18.2/s = 55% (goal >= 80%: misses goal)" in text
+    assert "the sandboxes 60.0 ms (2 cold starts during the run)" in text
+    assert "the stack 55%, Segment's side (the senders) 5%, other processes 30%, idle 10%" in text
+
+
+def test_a_probe_reads_the_stacks_other_processes_and_the_machine() -> None:
+    from types import SimpleNamespace
+
+    from bench.probe import Reading, StackProbe, machine_seconds
+
+    busy, total = machine_seconds()
+    assert 0 < busy <= total  # from /proc/stat
+    pools = {"track": SimpleNamespace(started=[1, 2]), "entry": SimpleNamespace(started=[3])}
+    engine = SimpleNamespace(
+        runtime=SimpleNamespace(cpu_seconds=lambda: 4.5, pools=pools),
+        aws_services=SimpleNamespace(cpu_seconds=lambda: 1.5),
+    )
+    reading = StackProbe(SimpleNamespace(engine=engine))()
+    assert (reading.sandbox_cpu, reading.services_cpu, reading.sandboxes) == (4.5, 1.5, 3)
+    assert reading.machine_total >= total
+    difference = reading - Reading(sandbox_cpu=4.0, services_cpu=1.0, sandboxes=1)
+    assert (difference.sandbox_cpu, difference.services_cpu, difference.sandboxes) == (0.5, 0.5, 2)
+
+
 def _rendered_throughput(cpu: dict[str, object]) -> str:
     results = json.loads(RESULTS.read_text())
     results["throughput"]["cpu"] = cpu
@@ -324,12 +379,15 @@ def test_the_history_check_compares_the_executions_of_the_same_messages() -> Non
 def test_the_workflow_the_baseline_and_moto_as_it_comes_get_the_same_messages() -> None:
     from bench.workflow import workload
 
-    load = workload(sequential=30, concurrent=40, seed=7, warm_up=10)
-    assert (len(load.warm_up), len(load.sequential), len(load.concurrent)) == (10, 30, 40)
+    load = workload(sequential=30, concurrent=40, concurrency=4, seed=7, warm_up=10)
+    sizes = (len(load.warm_up), len(load.warm_up_concurrent), len(load.sequential), len(load.concurrent))
+    assert sizes == (10, 12, 30, 40)  # the concurrent warm-up: 3 x concurrency
     ids = [message["messageId"] for message in load.messages]
-    assert len(set(ids)) == 80  # every message its own execution
+    assert len(set(ids)) == 92  # every message its own execution
     assert load.messages[:10] == load.warm_up
-    assert load == workload(sequential=30, concurrent=40, seed=7, warm_up=10)  # seeded: the same each time
+    # seeded: the same each time
+    assert load == workload(sequential=30, concurrent=40, concurrency=4, seed=7, warm_up=10)
+    assert workload(sequential=30, concurrent=40, concurrency=1).warm_up_concurrent == []
 
 
 def test_the_baseline_asks_for_the_numresults_recommend_asks_for(

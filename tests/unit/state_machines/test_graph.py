@@ -10,11 +10,14 @@ import pytest
 from state_machines import load_definition
 from state_machines.graph import (
     Transition,
+    WorstCase,
     reachable,
+    retry_waits,
     state_order,
     targets,
+    task_worst_case_seconds,
     transitions,
-    worst_case_task_seconds,
+    worst_case_path,
 )
 
 pytestmark = pytest.mark.unit
@@ -62,26 +65,51 @@ def test_state_order_is_the_main_path_then_branches_then_the_unreachable_by_name
     assert state_order(DEFINITION["States"], "Start") == order
 
 
-def test_worst_case_of_a_task_step_adds_every_attempt_and_every_capped_wait() -> None:
+def test_a_tasks_worst_case_adds_every_attempt_of_every_retrier_and_every_capped_wait() -> None:
     retried = {"IntervalSeconds": 1, "BackoffRate": 2.0, "MaxAttempts": 3, "MaxDelaySeconds": 3}
-    definition = {
+    # 10 s first attempt, then waits of 1, 2, min(3, 4) s, each followed by a 10 s attempt
+    assert task_worst_case_seconds("T", {"Type": "Task", "TimeoutSeconds": 10, "Retry": [retried]}) == 46
+    # two retriers count their attempts apart: 1 + 3 + 1 attempts
+    second = {"IntervalSeconds": 5, "MaxAttempts": 1}
+    state = {"Type": "Task", "TimeoutSeconds": 10, "Retry": [retried, second]}
+    assert task_worst_case_seconds("T", state) == 46 + 5 + 10
+
+
+def test_a_retrier_without_fields_takes_the_asl_defaults() -> None:
+    # IntervalSeconds 1, BackoffRate 2.0, MaxAttempts 3, no cap
+    assert retry_waits({"ErrorEquals": ["States.ALL"]}) == [1.0, 2.0, 4.0]
+    assert retry_waits({"BackoffRate": 1.5, "MaxAttempts": 2}) == [1.0, 1.5]
+
+
+def test_a_task_without_timeout_has_no_worst_case() -> None:
+    with pytest.raises(ValueError, match="T has no TimeoutSeconds"):
+        task_worst_case_seconds("T", {"Type": "Task"})
+
+
+def test_the_worst_path_is_the_longest_way_to_an_end_catch_branches_included() -> None:
+    definition: dict[str, Any] = {
+        "StartAt": "A",
         "States": {
-            # 10 s first attempt, then waits of 1, 2, min(3, 4) s, each followed by a 10 s attempt
-            "Retried": {"Type": "Task", "Retry": [retried]},
-            "Short": {"Type": "Task", "TimeoutSeconds": 5},
-            "Wait": {"Type": "Wait", "Seconds": 1000},
-        }
+            "A": {"Type": "Task", "TimeoutSeconds": 2, "Next": "Choose", "Catch": [{"Next": "Slow"}]},
+            "Choose": {"Type": "Choice", "Choices": [{"Next": "Wait"}], "Default": "Done"},
+            "Wait": {"Type": "Wait", "Seconds": 5, "Next": "Done"},
+            "Slow": {"Type": "Task", "TimeoutSeconds": 9, "End": True},
+            "Done": {"Type": "Succeed"},
+        },
     }
-    assert worst_case_task_seconds(definition, function_timeout=10) == 10 + 11 + 12 + 13
+    assert worst_case_path(definition) == WorstCase(11.0, ("A", "Slow"))
+    definition["States"]["Wait"]["Seconds"] = 20
+    assert worst_case_path(definition) == WorstCase(22.0, ("A", "Choose", "Wait", "Done"))
 
 
-def test_worst_case_uses_the_asl_defaults_and_rounds_down() -> None:
-    # a retrier without fields: IntervalSeconds 1, BackoffRate 2.0, MaxAttempts 3, no cap
-    defaults = {"States": {"T": {"Type": "Task", "Retry": [{"ErrorEquals": ["States.ALL"]}]}}}
-    assert worst_case_task_seconds(defaults, function_timeout=10) == 10 + 11 + 12 + 14
-    slow = {"States": {"T": {"Type": "Task", "Retry": [{"BackoffRate": 1.5, "MaxAttempts": 2}]}}}
-    assert worst_case_task_seconds(slow, function_timeout=10) == 32  # 10 + 11 + 11.5
-    assert worst_case_task_seconds({"States": {}}, function_timeout=10) == 0
+def test_a_wait_from_the_input_needs_its_bound_and_a_loop_has_no_worst_case() -> None:
+    waiting = {"StartAt": "W", "States": {"W": {"Type": "Wait", "SecondsPath": "$.s", "End": True}}}
+    with pytest.raises(ValueError, match="give its longest"):
+        worst_case_path(waiting)
+    assert worst_case_path(waiting, {"W": 30}).seconds == 30
+    looping = {"StartAt": "P", "States": {"P": {"Type": "Pass", "Next": "P"}}}
+    with pytest.raises(ValueError, match="loops through P"):
+        worst_case_path(looping)
 
 
 def test_the_committed_asl_file_is_sound() -> None:

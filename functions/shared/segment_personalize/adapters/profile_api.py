@@ -14,6 +14,7 @@ from urllib.parse import quote
 
 import requests
 
+from segment_personalize.adapters.clients import SEGMENT_CALL
 from segment_personalize.errors import ProfileApiRejected, ProfileApiThrottled, ProfileApiUnavailable
 
 #: The Profile API returns at most 200 traits a page.
@@ -66,7 +67,10 @@ class ProfileApi:
             params["include"] = ",".join(wanted)
         try:
             response = self.session.get(
-                self.traits_url(user_id, anonymous_id), params=params, auth=self._auth, timeout=self.timeout
+                self.traits_url(user_id, anonymous_id),
+                params=params,
+                auth=self._auth,
+                timeout=SEGMENT_CALL.with_read(self.timeout).requests_timeout(),
             )
         except requests.Timeout as error:
             raise ProfileApiUnavailable(f"Profile API did not answer within {self.timeout} s") from error

@@ -19,6 +19,7 @@ from segment.analytics.request import APIError, DatetimeSerializer
 from segment.analytics.utils import clean
 from segment.analytics.version import VERSION
 
+from segment_personalize.adapters.clients import SEGMENT_CALL
 from segment_personalize.errors import ConfigurationError, SegmentUnavailable
 
 #: Segment accepts at most 32 KB a message.
@@ -55,16 +56,24 @@ class SegmentIdentify:
             raise ConfigurationError("the Segment client must be built with sync_mode=True and send=True")
         self.client = client
 
+    @property
+    def read_timeout(self) -> float:
+        """The client's read timeout in seconds (its ``timeout`` may be a (connect, read) pair)."""
+        timeout = self.client.timeout
+        return float(timeout[1] if isinstance(timeout, tuple) else timeout)
+
     @classmethod
     def create(cls, *, write_key: str, host: str, timeout: float) -> SegmentIdentify:
-        """A sync-mode client for ``host``: one attempt per call, no background thread."""
+        """A sync-mode client for ``host``: one attempt per call, no background thread; ``timeout`` is the
+        read timeout (the library hands its ``timeout`` to requests, where one number bounds the connect and
+        the read each: a (connect, read) pair keeps the call to :data:`SEGMENT_CALL`)."""
         return cls(
             Client(
                 write_key,
                 host=host,
                 sync_mode=True,
                 send=True,
-                timeout=timeout,
+                timeout=SEGMENT_CALL.with_read(timeout).requests_timeout(),
                 max_retries=0,  # not used in sync mode; the state machine retries
             )
         )
@@ -93,7 +102,7 @@ class SegmentIdentify:
             ) from error
         except requests.Timeout as error:
             raise SegmentUnavailable(
-                f"Segment tracking API did not answer within {self.client.timeout} s"
+                f"Segment tracking API did not answer within {self.read_timeout} s"
             ) from error
         except requests.RequestException as error:
             raise SegmentUnavailable(

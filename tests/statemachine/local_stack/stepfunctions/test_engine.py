@@ -1,4 +1,5 @@
-"""The local engine: the environment it sets, waits, concurrency, invoking the handlers in process."""
+"""The local engine: the environment it sets, waits, invoking the handlers in process (the in-process runtime,
+one invocation at a time; concurrency in sandboxes: ``tests/statemachine/local_stack/lambda_runtime``)."""
 
 from __future__ import annotations
 
@@ -69,26 +70,6 @@ def test_wait_raises_when_an_execution_outlives_its_timeout(
 
     release.set()
     assert engine.wait(arn, timeout=10)["status"] == "SUCCEEDED"
-
-
-def test_many_executions_run_at_once(engine: LocalEngine, monkeypatch: pytest.MonkeyPatch) -> None:
-    tracked: list[str] = []
-
-    class Events:
-        def put_batch(self, *, session_id: str, **_: Any) -> None:
-            tracked.append(session_id)
-
-    monkeypatch.setattr(engine.functions["track"], "personalize", Events())
-    event = load_event("anonymous_only")
-    arns = [
-        engine.start({**event, "messageId": f"burst-{index}", "anonymousId": f"visitor-{index}"})
-        for index in range(12)
-    ]
-
-    statuses = [engine.wait(arn, timeout=30)["status"] for arn in arns]
-
-    assert statuses == ["SUCCEEDED"] * 12
-    assert sorted(tracked) == sorted(f"visitor-{index}" for index in range(12))
 
 
 def test_invoke_and_deliver_call_the_handlers_in_process(engine: LocalEngine) -> None:

@@ -26,6 +26,7 @@ from segment_personalize.errors import (
     PersonalizeThrottled,
     SegmentUnavailable,
     StepAlreadyInProgress,
+    StepOutOfTime,
 )
 from tests.fakes import LambdaContext
 from tests.fakes.idempotency import TABLE, create_table
@@ -140,6 +141,28 @@ def test_a_retry_after_a_throttled_second_call_sends_only_the_calls_not_yet_made
     assert events.attempts == [batches("m1", 23)[0], *batches("m1", 23)[1:2], *batches("m1", 23)[1:]]
     assert result["calls"] == 3
     assert result["tracked"] == 23
+
+
+def test_a_batch_is_not_begun_without_the_time_it_may_take_and_the_retry_carries_on(
+    track: tuple[ModuleType, FakeEventTracker], lambda_context: LambdaContext
+) -> None:
+    module, events = track
+    # given an invocation whose time runs short after the first of three batches
+    left = iter([module.BATCH_WORST_CASE_MS - 1])
+    with pytest.raises(StepOutOfTime, match="10 of 23 events sent"):
+        module.track(
+            module.TrackInput.model_validate(track_payload(23)),
+            TRACKING_ID,
+            events,
+            module.idempotency,
+            lambda: next(left),
+        )
+    assert events.sent == batches("m1", 23)[:1]
+    # when the state machine retries the step with a whole invocation's time
+    result = module.lambda_handler(track_payload(23), lambda_context)
+    # then the first batch answers from its record and the other two are sent once
+    assert events.sent == batches("m1", 23)
+    assert result["calls"] == 3
 
 
 def test_another_message_and_another_tracker_are_tracked(
