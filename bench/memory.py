@@ -71,6 +71,8 @@ class Peak:
     tree_peak_kb: int
     #: processes in the tree when it was largest
     processes: int
+    #: {role: [processes, KB]} when the tree was largest (a role: the module a process runs)
+    by_role: dict[str, list[int]]
     #: ``ru_maxrss`` of the command: its largest single process (KB)
     largest_process_kb: int
     #: user and system CPU of the command and the descendants it waited for
@@ -93,6 +95,10 @@ class Replay:
             "cpuSeconds": round(self.peak.cpu_seconds, 1),
             "peakMb": round(self.peak.tree_peak_kb / 1024, 1),
             "processes": self.peak.processes,
+            "atPeakMb": {
+                role: {"processes": count, "mb": round(kb / 1024, 1)}
+                for role, (count, kb) in sorted(self.peak.by_role.items())
+            },
             "largestProcessPeakMb": round(self.peak.largest_process_kb / 1024, 1),
             "exitStatus": self.peak.exit_status,
             "outcomes": self.outcomes,
@@ -128,12 +134,11 @@ def measured(output: Path, command: list[str], environment: dict[str, str] | Non
             stdout=out,
             stderr=subprocess.STDOUT,
         )
-        peak_kb, processes = 0, 0
+        peak_kb, at_peak = 0, {}  # at_peak: {role: [processes, KB]} when the tree was largest
         while waiter.poll() is None:
-            tree = descendants(waiter.pid)  # the waiter itself left out
-            total = sum(resident_kb(pid) for pid in tree)
-            if total > peak_kb:
-                peak_kb, processes = total, len(tree)
+            tree = {pid: resident_kb(pid) for pid in descendants(waiter.pid)}  # the waiter left out
+            if sum(tree.values()) > peak_kb:  # a new peak: what each process is, while it runs
+                peak_kb, at_peak = sum(tree.values()), _by_role(tree)
             time.sleep(SAMPLE_SECONDS)
     if waiter.returncode != 0:
         raise RuntimeError(f"the waiter of {command} ended {waiter.returncode}: see {output}")
@@ -141,10 +146,26 @@ def measured(output: Path, command: list[str], environment: dict[str, str] | Non
     return Peak(
         exit_status=int(usage["exit"]),
         tree_peak_kb=max(peak_kb, int(usage["maxrssKb"])),  # the tree is never smaller than its largest
-        processes=processes,
+        processes=sum(count for count, _ in at_peak.values()),
+        by_role=at_peak,
         largest_process_kb=int(usage["maxrssKb"]),
         cpu_seconds=float(usage["cpuSeconds"]),
     )
+
+
+def _by_role(resident: dict[int, int]) -> dict[str, list[int]]:
+    """{role: [processes, KB]} of ``resident`` (pid -> KB); a process's role is the module it runs
+    (``python -m MODULE``), else its program's name."""
+    roles: dict[str, list[int]] = {}
+    for pid, kb in resident.items():
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode("utf-8", "replace").split("\0")
+        except OSError:
+            argv = ["?"]
+        role = argv[argv.index("-m") + 1] if "-m" in argv[:-1] else Path(argv[0]).name
+        entry = roles.setdefault(role, [0, 0])
+        entry[0], entry[1] = entry[0] + 1, entry[1] + kb
+    return roles
 
 
 def descendants(pid: int) -> list[int]:

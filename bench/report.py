@@ -159,11 +159,25 @@ def _memory(results: dict[str, Any]) -> list[str]:
         + "".join(f"{r['peakMb']:>12.1f}" for r in replays)
         + f"   x{ratio:.2f} ({_goal(m['meetsGoal'])})",
         f"  {'processes at the peak':26}" + "".join(f"{r['processes']:>12}" for r in replays),
+        *_roles_at_peak(replays),
         f"  {'largest process (MB)':26}" + "".join(f"{r['largestProcessPeakMb']:>12.1f}" for r in replays),
         f"  {'seconds':26}" + "".join(f"{r['seconds']:>12.1f}" for r in replays),
         f"  {'CPU ms per message':26}"
         + "".join(f"{r['cpuSeconds'] * 1000 / r['messages']:>12.1f}" for r in replays),
     ]
+
+
+def _roles_at_peak(replays: list[dict[str, Any]]) -> list[str]:
+    """A row per kind of process at the peak (the module it runs): how many, and their MB together."""
+    roles = sorted({role for replay in replays for role in replay.get("atPeakMb", {})})
+    rows = []
+    for role in roles:
+        cells = []
+        for replay in replays:
+            entry = replay["atPeakMb"].get(role, {"processes": 0, "mb": 0.0})
+            cells.append(f"{entry['processes']} x {entry['mb'] / max(entry['processes'], 1):.0f}")
+        rows.append(f"    {role.rsplit('.', 1)[-1] + ' (n x MB)':24}" + "".join(f"{c:>12}" for c in cells))
+    return rows
 
 
 def _acknowledgement(results: dict[str, Any]) -> list[str]:

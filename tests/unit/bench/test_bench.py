@@ -255,6 +255,10 @@ MEMORY = {
             "cpuSeconds": 60.0,
             "peakMb": 420.5,
             "processes": 8,
+            "atPeakMb": {
+                "cli.main": {"processes": 1, "mb": 220.5},
+                "local_stack.lambda_runtime.sandbox": {"processes": 7, "mb": 200.0},
+            },
             "largestProcessPeakMb": 220.5,
             "exitStatus": 0,
             "outcomes": 1000,
@@ -265,6 +269,10 @@ MEMORY = {
             "cpuSeconds": 180.0,
             "peakMb": 428.1,
             "processes": 8,
+            "atPeakMb": {
+                "cli.main": {"processes": 1, "mb": 228.1},
+                "local_stack.lambda_runtime.sandbox": {"processes": 7, "mb": 200.0},
+            },
             "largestProcessPeakMb": 228.1,
             "exitStatus": 0,
             "outcomes": 3000,
@@ -289,7 +297,9 @@ def test_peak_memory_is_shown_side_by_side_with_its_goal() -> None:
     assert "goal: the larger within 10% of the smaller" in lines[title]
     assert lines[title + 1].split() == ["messages", "1000", "3000"]
     assert lines[title + 2].split()[-5:] == ["420.5", "428.1", "x1.02", "(meets", "goal)"]
-    assert lines[title + 4].split()[-2:] == ["220.5", "228.1"]  # the largest single process
+    assert lines[title + 4].split() == ["main", "(n", "x", "MB)", "1", "x", "220", "1", "x", "228"]
+    assert lines[title + 5].split()[-6:] == ["7", "x", "29", "7", "x", "29"]  # sandboxes: 7 of 29 MB
+    assert lines[title + 6].split()[-2:] == ["220.5", "228.1"]  # the largest single process
     assert (
         "| peak memory of `replay`, 1,000 / 3,000 messages | 420.5 / 428.1 MB: x1.02 (meets"
         in readme_block(_results_with(memory=MEMORY))
