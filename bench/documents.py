@@ -8,12 +8,12 @@ new measurement never leaves the documents quoting old figures.
 
 from __future__ import annotations
 
-import math
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from bench.prices import express_billed_ms
 from bench.report import render
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -21,6 +21,13 @@ README = ROOT / "README.md"
 PERFORMANCE = ROOT / "docs" / "performance.md"
 BEGIN_MARKER = "<!-- BEGIN GENERATED BENCH FIGURES: python -m bench --render -->"
 END_MARKER = "<!-- END GENERATED BENCH FIGURES -->"
+#: The role of a function's sandbox process in ``bench.memory``'s figures, and every role's name here.
+SANDBOX = "local_stack.lambda_runtime.sandbox"
+ROLES = {
+    "cli.main": "the command",
+    "local_stack.lambda_runtime.aws_services": "the functions' DynamoDB (moto)",
+    SANDBOX: "sandboxes",
+}
 
 
 def _function_name(logical_id: str) -> str:
@@ -44,8 +51,35 @@ def _memory_row(results: dict[str, Any]) -> str:
     verdict = "meets" if m["meetsGoal"] else "misses"
     return (
         f"| peak memory of `replay`, {sizes} messages | {peaks} MB: x{m['largestToSmallest']:.2f} "
-        f"({verdict} the goal of x{m['goalRatio']:.2f} at most) | |"
+        f"({verdict} the goal of x{m['goalRatio']:.2f} at most){_memory_split(m['replays'])} | |"
     )
+
+
+def _memory_split(replays: list[dict[str, Any]]) -> str:
+    """What the peaks were made of: each kind of process, one figure per replay."""
+    if not all("atPeakMb" in replay for replay in replays):
+        return ""
+    parts = []
+    for role, name in ROLES.items():
+        entries = [replay["atPeakMb"].get(role, {"processes": 0, "mb": 0.0}) for replay in replays]
+        if not any(entry["processes"] for entry in entries):
+            continue
+        each = " / ".join(f"{entry['mb'] / max(entry['processes'], 1):.0f}" for entry in entries)
+        if role == SANDBOX:
+            counts = " / ".join(str(entry["processes"]) for entry in entries)
+            parts.append(f"{counts} {name} of {each} MB")
+        else:
+            parts.append(f"{name} {each} MB")
+    return "; " + ", ".join(parts) if parts else ""
+
+
+def _of_ceiling(cpu: dict[str, Any]) -> str:
+    """``, 62% of the CPU ceiling (goal 80%; other processes took 33% of the cores)``, when measured."""
+    if "concurrentToCeiling" not in cpu:
+        return ""
+    others = cpu.get("sharesOfCores", {}).get("otherProcesses")
+    busy = f"; other processes took {others:.0%} of the cores" if others is not None else ""
+    return f", {cpu['concurrentToCeiling']:.0%} of the CPU ceiling (goal {cpu['ceilingGoal']:.0%}{busy})"
 
 
 def _measures(results: dict[str, Any]) -> list[str]:
@@ -58,7 +92,7 @@ def _measures(results: dict[str, Any]) -> list[str]:
         "| Measure | Workflow | Single-function baseline (the original workshop Lambda) |",
         "|---|---|---|",
         "| throughput on the local stack, concurrent | "
-        f"{runs['workflowConcurrent']['perSecond']} executions/s "
+        f"{runs['workflowConcurrent']['perSecond']} executions/s{_of_ceiling(cpu)} "
         f"(moto as it comes: {t['motoAsItComes']['perSecond']}) | "
         f"{round(runs['baselineConcurrent']['perSecond'])} invocations/s |",
         f"| CPU per event on the local stack | {cpu['workflowStackMsPerExecution']} ms ({cpu['cores']} cores "
@@ -99,7 +133,7 @@ def _costs(results: dict[str, Any]) -> list[str]:
     standard, express, baseline = designs["STANDARD"], designs["EXPRESS"], designs["baseline"]
     invocations = sum(1 for name in cost["meanDurationMs"] if name != "baseline")
     transitions = cost["stateTransitionsPerEvent"]
-    billed_ms = max(100, math.ceil(cost["expressDurationMs"] / 100) * 100)
+    billed_ms = express_billed_ms(cost["expressDurationMs"])
     share = round(express["total"] / standard["total"] * 100) if standard["total"] else 0
     per_event = (standard["total"] - express["total"]) / 1e6
     return [
