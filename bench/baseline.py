@@ -1,10 +1,11 @@
 """The comparison: one Lambda doing what the original Segment workshop function did, synchronously.
 
 Segment invokes it with a message; it sends the message's interactions to Personalize (PutEvents), asks for
-recommendations for a known user (GetRecommendations) and writes them to the profile with one ``identify``,
-then answers. No trait filtering, no idempotency, no retries beyond the SDK's: what the workflow adds is
-exactly what this leaves out. It runs on the same local stack as the workflow (the engine's invoke server
-serves it as ``segment-personalize-baseline``) and uses the same shared adapters and settings.
+recommendations for a known user (GetRecommendations, with the numResults Recommend asks for) and writes the
+first ``RECOMMENDATION_COUNT`` of them to the profile with one ``identify``, then answers. No trait
+filtering, no idempotency, no retries beyond the SDK's: what the workflow adds is exactly what this leaves
+out. It runs on a local stack like the workflow's (the engine's invoke server serves it as
+``segment-personalize-baseline``) and uses the same shared adapters and settings.
 
 It is a benchmark comparison, not a product function: it is not in the SAM template.
 """
@@ -63,14 +64,15 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         return {"messageId": message.message_id, "tracked": len(tracked), "recommended": 0}
     answer = runtime.get_recommendations(
         user_id=message.user_id,
-        num_results=recommend_settings.recommendation_count,
+        num_results=recommend_settings.effective_num_results,  # what Recommend asks for
         campaign_arn=recommend_settings.campaign_arn,
         recommender_arn=recommend_settings.recommender_arn,
         filter_arn=recommend_settings.filter_arn,
         filter_values=filter_values,
         metadata_columns=recommend_settings.metadata_columns,
     )
-    item_ids = [item.item_id for item in answer.items]
+    # no trait filter: the first RECOMMENDATION_COUNT, the count SyncProfile writes after FilterTraits
+    item_ids = [item.item_id for item in answer.items][: recommend_settings.recommendation_count]
     now = datetime.now(UTC)
     segment.identify(
         user_id=message.user_id,

@@ -12,6 +12,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench import memory
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results.json"
 
@@ -46,8 +48,24 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=7, help="traffic seed (7)")
     parser.add_argument("--skip-packages", action="store_true", help="do not build packages (needs PyPI)")
     parser.add_argument("--skip-cold-start", action="store_true", help="do not measure import times")
+    parser.add_argument(
+        "--memory-sizes",
+        type=int,
+        nargs=2,
+        default=list(memory.SIZES),
+        metavar=("SMALLER", "LARGER"),
+        help="messages of the two replays whose peak memory is compared (1000 3000)",
+    )
+    parser.add_argument("--skip-memory", action="store_true", help="do not measure replay peak memory")
     parser.add_argument("--output", type=Path, default=RESULTS, help="JSON file (bench/results.json)")
-    parser.add_argument("--no-save", action="store_true", help="print only")
+    parser.add_argument(
+        "--no-save", action="store_true", help="print only: neither the JSON file nor the documents"
+    )
+    parser.add_argument(
+        "--render",
+        action="store_true",
+        help="measure nothing: print the results file's table, rewrite the documents' figures from it",
+    )
     return parser
 
 
@@ -56,15 +74,27 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.quick:
         args.sequential, args.concurrent, args.unpatched, args.repeat = 30, 60, 6, 1
+        args.memory_sizes = [size // 5 for size in memory.SIZES]
         args.skip_packages = True
-    from bench.report import render
+    from bench import documents
+    from bench.report import problems, render
 
-    results = run(args)
+    results = json.loads(args.output.read_text(encoding="utf-8")) if args.render else run(args)
     print(render(results))
     if not args.no_save:
-        args.output.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
-        print(f"\nsaved {args.output.relative_to(ROOT) if args.output.is_relative_to(ROOT) else args.output}")
-    return 0 if results["throughput"]["historyCheck"]["identical"] else 1
+        if not args.render:
+            args.output.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+            print(f"\nsaved {_shown(args.output)}")
+        for path in documents.write(results):
+            print(f"rewrote the figures of {_shown(path)}")
+    found = problems(results)
+    for problem in found:
+        print(f"FAILED: {problem}", file=sys.stderr)
+    return 1 if found else 0
+
+
+def _shown(path: Path) -> Path:
+    return path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
 
 
 def _say(text: str) -> None:
@@ -93,19 +123,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         },
         "prices": prices.PRICES,
     }
+    load = workflow.workload(args.sequential, args.concurrent, args.concurrency, args.seed)
     with tempfile.TemporaryDirectory(prefix="bench-") as folder:
         _say("moto as it comes (the engine's speed-ups off)")
-        messages, items, _ = workflow.every_step_messages(args.unpatched + 2, args.seed)
-        unpatched = workflow.measure_unpatched(Path(folder) / "unpatched", messages, items)
-        _say("the workflow and the baseline on the local stack")
-        measured = workflow.measure(
-            Path(folder) / "stack",
-            sequential=args.sequential,
-            concurrent=args.concurrent,
-            concurrency=args.concurrency,
-            seed=args.seed,
-            progress=_say,
-        )
+        unpatched = workflow.measure_unpatched(Path(folder) / "unpatched", load, args.unpatched)
+        _say("the workflow and the baseline, each on a fresh local stack")
+        measured = workflow.measure(Path(folder), load, concurrency=args.concurrency, progress=_say)
+        if not args.skip_memory:
+            sizes = tuple(args.memory_sizes)
+            _say(f"peak memory of segment-personalize replay, {sizes[0]} and {sizes[1]} lines")
+            results["memory"] = memory.peak_memory(Path(folder) / "memory", sizes, args.seed)
     results["throughput"] = _throughput(args, measured, unpatched)
     results["acknowledgement"] = _acknowledgement(measured)
     results["cost"] = _cost(measured)
@@ -126,12 +153,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def _throughput(args: argparse.Namespace, measured: Any, unpatched: Any) -> dict[str, Any]:
     runs = measured.runs
-    compared = min(len(unpatched.histories), len(measured.sequential_histories))
-    identical = compared > 0 and all(
-        unpatched.histories[i] == measured.sequential_histories[i] for i in range(compared)
-    )
+    warm_ups = {**measured.warm_ups, "motoAsItComesWarmUp": unpatched.warm_up}
     return {
         "runs": {name: run.as_json() for name, run in runs.items()},
+        # the warm-ups count for their failed sends only: nothing else of them is measured
+        "warmUps": {
+            name: {key: run.as_json()[key] for key in ("events", "seconds", "failures", "errors")}
+            for name, run in warm_ups.items()
+        },
         "motoAsItComes": unpatched.run.as_json(),
         "speedUpOverMotoAsItComes": _ratio(runs["workflowSequential"].per_second, unpatched.run.per_second),
         "workflowToBaseline": {
@@ -144,14 +173,26 @@ def _throughput(args: argparse.Namespace, measured: Any, unpatched: Any) -> dict
         },
         "goalPerSecond": 100,
         "cpu": _cpu(measured),
-        "historyCheck": {
-            "identical": identical,
-            "comparedExecutions": compared,
-            "eventsPerExecution": len(measured.sequential_histories[0])
-            if measured.sequential_histories
-            else 0,
-            "method": "event types and state names of each execution, engine speed-ups on vs off",
-        },
+        "historyCheck": history_check(unpatched.histories, measured.sequential_histories, args.unpatched),
+    }
+
+
+def history_check(
+    unpatched: dict[str, list[tuple[str, str]]], fast: dict[str, list[tuple[str, str]]], expected: int
+) -> dict[str, Any]:
+    """The histories of the same messages (by messageId) with the speed-ups off and on: identical when all
+    ``expected`` messages ran both ways and every pair has the same events."""
+    compared = [message_id for message_id in unpatched if message_id in fast]
+    different = [message_id for message_id in compared if unpatched[message_id] != fast[message_id]]
+    lengths = sorted({len(fast[message_id]) for message_id in compared})
+    return {
+        "identical": len(compared) == expected > 0 and not different,
+        "comparedExecutions": len(compared),
+        "expectedExecutions": expected,
+        "different": different,
+        "eventsPerExecution": lengths[0] if len(lengths) == 1 else lengths,
+        "method": "event types and state names of the execution of each message, engine speed-ups on vs "
+        "off, the same messages after the same warm-up",
     }
 
 
@@ -165,8 +206,10 @@ def _cpu(measured: Any) -> dict[str, Any]:
 
     A ceiling is ``cores x 1000 / CPU ms per execution``: every core busy with nothing but executions,
     none waiting. Below the goal, no engine that runs these handlers can reach it on this machine. CPU
-    per execution is this process's (moto, the emulators, the invoke server; without the senders) plus the
-    functions' sandbox processes'.
+    per execution is this process's (moto, the emulators, the invoke server; without the senders), the
+    functions' sandbox processes' (their cold starts during the run included) and the moto process of
+    their DynamoDB and Secrets Manager. What the cores did meanwhile (the stack, the senders, other
+    processes, idle) says why a run stays below its ceiling.
     """
     from bench.workflow import BASELINE
 
@@ -178,21 +221,27 @@ def _cpu(measured: Any) -> dict[str, Any]:
     stack_ms = runs["workflowConcurrent"].stack_cpu_ms
     ceiling = cores * 1000 / stack_ms if stack_ms else 0.0
     concurrent = runs["workflowConcurrent"]
+    split = concurrent.as_json()
     return {
         "cores": cores,
         "workflowStackMsPerExecution": round(stack_ms, 1),
         "baselineStackMsPerInvocation": round(runs["baselineConcurrent"].stack_cpu_ms, 1),
         "handlersMsPerExecution": round(handlers_ms, 1),
         "handlerMsPerInvocation": {k: round(sum(v) / len(v), 2) for k, v in sorted(handlers.items()) if v},
-        "sandboxMsPerExecution": round(concurrent.sandbox_cpu_seconds * 1000 / concurrent.events, 1)
-        if concurrent.events
-        else 0.0,
+        "splitMsPerExecution": {
+            "mainProcess": split["mainProcessCpuMsPerEvent"],
+            "sandboxes": split["sandboxCpuMsPerEvent"],
+            "servicesProcess": split["servicesCpuMsPerEvent"],
+        },
+        "sandboxesStartedDuringRun": split["sandboxesStarted"],
+        "sharesOfCores": split["sharesOfCores"],
         "ceilingPerSecond": round(ceiling, 1),
         "handlersOnlyCeilingPerSecond": round(cores * 1000 / handlers_ms, 1) if handlers_ms else 0.0,
         "concurrentToCeiling": round(concurrent.per_second / ceiling, 2) if ceiling else 0.0,
         "ceilingGoal": CEILING_GOAL,
         "method": "CPU over the concurrent run: this process's without the senders' threads, plus the "
-        "sandbox processes' (/proc); handler CPU is each invocation's in its sandbox, in the sequential run",
+        "sandbox processes' and the services process's (/proc/PID/stat); the cores' shares from /proc/stat; "
+        "handler CPU is each invocation's in its sandbox, in the sequential run",
     }
 
 

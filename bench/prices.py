@@ -53,9 +53,14 @@ def lambda_cost(invocations: list[Invocation]) -> float:
     return total
 
 
+def express_billed_ms(duration_ms: float) -> int:
+    """The duration an Express execution is billed for: rounded up to 100 ms increments."""
+    return max(1, math.ceil(duration_ms / EXPRESS_DURATION_INCREMENT_MS)) * EXPRESS_DURATION_INCREMENT_MS
+
+
 def express_cost(duration_ms: float, memory_mb: float = EXPRESS_MEMORY_CHUNK_MB) -> float:
     """One Express request and its duration at the memory it used (64 MB chunks, 100 ms increments)."""
-    billed_ms = max(1, math.ceil(duration_ms / EXPRESS_DURATION_INCREMENT_MS)) * EXPRESS_DURATION_INCREMENT_MS
+    billed_ms = express_billed_ms(duration_ms)
     chunks = max(1, math.ceil(memory_mb / EXPRESS_MEMORY_CHUNK_MB))
     gb = chunks * EXPRESS_MEMORY_CHUNK_MB / 1024
     return EXPRESS_PER_REQUEST + gb * billed_ms / 1000 * EXPRESS_PER_GB_SECOND
@@ -104,7 +109,8 @@ def per_million(
             express,
             workflow_lambda,
             express + workflow_lambda,
-            f"1 request of {express_duration_ms:.0f} ms (billed {EXPRESS_MEMORY_CHUNK_MB} MB) "
+            f"1 request of {express_duration_ms:.1f} ms (billed {express_billed_ms(express_duration_ms)} ms "
+            f"at {EXPRESS_MEMORY_CHUNK_MB} MB) "
             f"+ {calls} Lambda invocations per event",
         ),
         EventCost(

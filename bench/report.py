@@ -27,7 +27,7 @@ def _goal(ok: bool) -> str:
 def render(results: dict[str, Any]) -> str:
     """The whole table: one section per measure, in this order."""
     lines: list[str] = []
-    for section in (_header, _throughput, _acknowledgement, _cold_start, _packages, _cost, _quality):
+    for section in (_header, _throughput, _acknowledgement, _memory, _cold_start, _packages, _cost, _quality):
         lines.extend(section(results))
     lines.extend(["", f"measured in {results['seconds']} s"])
     return "\n".join(lines)
@@ -66,30 +66,118 @@ def _throughput(results: dict[str, Any]) -> list[str]:
     best = max(runs["workflowSequential"]["perSecond"], runs["workflowConcurrent"]["perSecond"])
     add(f"  goal {t['goalPerSecond']} executions/s: {best:.1f} ({_goal(best >= t['goalPerSecond'])})")
     if "cpu" in t:
-        cpu = t["cpu"]
-        add(
-            f"  CPU per execution: {cpu['workflowStackMsPerExecution']:.1f} ms (baseline "
-            f"{cpu['baselineStackMsPerInvocation']:.1f} ms), of which the handlers "
-            f"{cpu['handlersMsPerExecution']:.1f} ms; on {cpu['cores']} cores, busy with nothing else: "
-            f"at most {cpu['ceilingPerSecond']:.1f}/s "
-            f"(handlers alone {cpu['handlersOnlyCeilingPerSecond']:.1f}/s)"
-        )
-        if "concurrentToCeiling" in cpu:
-            share, concurrent = cpu["concurrentToCeiling"], runs["workflowConcurrent"]["perSecond"]
-            add(
-                f"  concurrent throughput next to that ceiling: {concurrent:.1f} "
-                f"of {cpu['ceilingPerSecond']:.1f}/s = {share:.0%} (goal >= {cpu['ceilingGoal']:.0%}: "
-                f"{_goal(share >= cpu['ceilingGoal'])}); the sandboxes' share "
-                f"{cpu['sandboxMsPerExecution']:.1f} ms per execution"
-            )
+        lines.extend(_cpu(t["cpu"], runs))
     check = t["historyCheck"]
     add(
         f"  history events: {'identical' if check['identical'] else 'DIFFERENT'} with and without the "
-        f"speed-ups ({check['comparedExecutions']} executions, {check['eventsPerExecution']} events each); "
-        f"executions that did not succeed: "
-        f"{runs['workflowSequential']['failures'] + runs['workflowConcurrent']['failures']}"
+        f"speed-ups ({check['comparedExecutions']} executions"
+        f"{' of the same messages' if 'expectedExecutions' in check else ''}, "
+        f"{check['eventsPerExecution']} events each)"
     )
+    failed = {name: run for name, run in _sends(results).items() if run["failures"]}
+    add(f"  failed sends: {sum(run['failures'] for run in failed.values())}")
+    for name, run in failed.items():
+        add(f"    {run['failures']:>5}  {name}: {'; '.join(run.get('errors', [])) or 'no error kept'}")
     return lines
+
+
+def _cpu(cpu: dict[str, Any], runs: dict[str, Any]) -> list[str]:
+    """CPU per execution, the ceiling it gives, how close the concurrent run came, and where its CPU went."""
+    lines = [
+        f"  CPU per execution: {cpu['workflowStackMsPerExecution']:.1f} ms (baseline "
+        f"{cpu['baselineStackMsPerInvocation']:.1f} ms), of which the handlers "
+        f"{cpu['handlersMsPerExecution']:.1f} ms; on {cpu['cores']} cores, busy with nothing else: "
+        f"at most {cpu['ceilingPerSecond']:.1f}/s "
+        f"(handlers alone {cpu['handlersOnlyCeilingPerSecond']:.1f}/s)"
+    ]
+    if "concurrentToCeiling" in cpu:
+        share, concurrent = cpu["concurrentToCeiling"], runs["workflowConcurrent"]["perSecond"]
+        lines.append(
+            f"  concurrent throughput next to that ceiling: {concurrent:.1f} of "
+            f"{cpu['ceilingPerSecond']:.1f}/s = {share:.0%} "
+            f"(goal >= {cpu['ceilingGoal']:.0%}: {_goal(share >= cpu['ceilingGoal'])})"
+        )
+    if "splitMsPerExecution" in cpu:
+        split = cpu["splitMsPerExecution"]
+        lines.append(
+            f"  its CPU per execution: this process {split['mainProcess']:.1f} ms (moto's interpreter, local "
+            f"Personalize and Segment, the invoke server), the sandboxes {split['sandboxes']:.1f} ms "
+            f"({cpu['sandboxesStartedDuringRun']} cold starts during the run), the functions' DynamoDB and "
+            f"Secrets Manager (moto, a process of its own) {split['servicesProcess']:.1f} ms"
+        )
+    shares = cpu.get("sharesOfCores")
+    if shares:
+        lines.append(
+            f"  the cores meanwhile (/proc/stat): the stack {shares['stack']:.0%}, Segment's side (the "
+            f"senders) {shares['senders']:.0%}, other processes {shares['otherProcesses']:.0%}, "
+            f"idle {shares['idle']:.0%}"
+        )
+    return lines
+
+
+def _sends(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Every run that sent messages: the measured ones, moto as it comes, and the warm-ups."""
+    t = results["throughput"]
+    return {**t["runs"], "motoAsItComes": t["motoAsItComes"], **t.get("warmUps", {})}
+
+
+def problems(results: dict[str, Any]) -> list[str]:
+    """What makes ``make bench`` fail: a failed send, histories that differ, a replay that failed."""
+    found = [
+        f"{run['failures']} failed sends in {name}: {'; '.join(run.get('errors', []))}"
+        for name, run in _sends(results).items()
+        if run["failures"]
+    ]
+    check = results["throughput"]["historyCheck"]
+    if not check["identical"]:
+        found.append(
+            f"history events differ with and without the speed-ups: {check['comparedExecutions']} of "
+            f"{check.get('expectedExecutions', '?')} executions compared, different: {check.get('different')}"
+        )
+    for replay in results.get("memory", {}).get("replays", []):
+        if replay["exitStatus"] != 0 or replay["outcomes"] != replay["messages"]:
+            found.append(
+                f"replay of {replay['messages']} lines: exit status {replay['exitStatus']}, "
+                f"{replay['outcomes']} outcomes recorded"
+            )
+    return found
+
+
+def _memory(results: dict[str, Any]) -> list[str]:
+    title = "Peak memory of segment-personalize replay, a fresh process for each size"
+    if "memory" not in results:
+        return ["", f"{title}: not in this results file (make bench measures it)"]
+    m = results["memory"]
+    replays = m["replays"]
+    ratio = m["largestToSmallest"]
+    goal = f"goal: the larger within {round((m['goalRatio'] - 1) * 100)}% of the smaller"
+    return [
+        "",
+        f"{title} ({goal})",
+        f"  {'messages':26}" + "".join(f"{r['messages']:>12}" for r in replays),
+        f"  {'all processes, peak (MB)':26}"
+        + "".join(f"{r['peakMb']:>12.1f}" for r in replays)
+        + f"   x{ratio:.2f} ({_goal(m['meetsGoal'])})",
+        f"  {'processes at the peak':26}" + "".join(f"{r['processes']:>12}" for r in replays),
+        *_roles_at_peak(replays),
+        f"  {'largest process (MB)':26}" + "".join(f"{r['largestProcessPeakMb']:>12.1f}" for r in replays),
+        f"  {'seconds':26}" + "".join(f"{r['seconds']:>12.1f}" for r in replays),
+        f"  {'CPU ms per message':26}"
+        + "".join(f"{r['cpuSeconds'] * 1000 / r['messages']:>12.1f}" for r in replays),
+    ]
+
+
+def _roles_at_peak(replays: list[dict[str, Any]]) -> list[str]:
+    """A row per kind of process at the peak (the module it runs): how many, and their MB together."""
+    roles = sorted({role for replay in replays for role in replay.get("atPeakMb", {})})
+    rows = []
+    for role in roles:
+        cells = []
+        for replay in replays:
+            entry = replay["atPeakMb"].get(role, {"processes": 0, "mb": 0.0})
+            cells.append(f"{entry['processes']} x {entry['mb'] / max(entry['processes'], 1):.0f}")
+        rows.append(f"    {role.rsplit('.', 1)[-1] + ' (n x MB)':24}" + "".join(f"{c:>12}" for c in cells))
+    return rows
 
 
 def _acknowledgement(results: dict[str, Any]) -> list[str]:

@@ -9,6 +9,11 @@ posted to the local Segment tracking API as the website's source would, so the P
   sequential (one event at a time) and concurrent (``concurrency`` senders).
 * baseline: invoke ``bench.baseline`` (PutEvents, GetRecommendations, identify, then answer), the same way.
 
+The workflow and the baseline each get a fresh stack and the same :class:`Workload`: the same messages in
+the same order, so the local model is in the same state when each message arrives (it learns from the
+events each design tracks). *moto as it comes* replays the warm-ups and the first sequential messages on a
+third fresh stack, so the history check compares executions of the same messages.
+
 Each Lambda invocation's duration is the one its REPORT line gives (the runtime's report of it, for the
 cost model), with the CPU it took in its sandbox; each execution's history is read back (state
 transitions, Express duration, and the history check). The functions run in sandbox processes, so a run's
@@ -31,8 +36,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from bench.probe import Reading, StackProbe, machine_only
+
 #: The baseline Lambda (``bench/baseline.py``), served as ``segment-personalize-baseline``.
 BASELINE = "baseline"
+#: Failed sends whose error a run keeps, to show.
+_ERRORS_KEPT = 3
 
 
 @dataclass
@@ -44,23 +53,50 @@ class Run:
     seconds: float = 0.0
     ack_ms: list[float] = field(default_factory=list)
     failures: int = 0
-    #: CPU seconds of the whole process during the run (every thread), of the senders (Segment's side), and
-    #: of the functions' sandbox processes
+    #: the first few failed sends, ``Error: message``
+    errors: list[str] = field(default_factory=list)
+    #: CPU seconds of this process during the run (every thread), and of the senders (Segment's side)
     cpu_seconds: float = 0.0
     sender_cpu_seconds: float = 0.0
-    sandbox_cpu_seconds: float = 0.0
+    #: what the probe read outside this process during the run: the sandboxes', the services process's
+    #: CPU, the sandboxes started, the machine's CPU
+    outside: Reading = field(default_factory=Reading)
 
     @property
     def per_second(self) -> float:
-        return self.events / self.seconds if self.seconds else 0.0
+        """Sends that succeeded, per second: a failed send is not throughput."""
+        return (self.events - self.failures) / self.seconds if self.seconds else 0.0
+
+    @property
+    def stack_cpu_seconds(self) -> float:
+        """CPU seconds of the local stack: this process's without Segment's side (the senders), the
+        sandboxes' and the services process's."""
+        return (
+            self.cpu_seconds - self.sender_cpu_seconds + self.outside.sandbox_cpu + self.outside.services_cpu
+        )
 
     @property
     def stack_cpu_ms(self) -> float:
-        """CPU ms per event of the local stack: the process's CPU without Segment's side (the senders), and
-        the sandboxes'."""
-        if not self.events:
-            return 0.0
-        return (self.cpu_seconds - self.sender_cpu_seconds + self.sandbox_cpu_seconds) * 1000 / self.events
+        """CPU ms per event of the local stack."""
+        return self.stack_cpu_seconds * 1000 / self.events if self.events else 0.0
+
+    def _per_event_ms(self, seconds: float) -> float:
+        return round(seconds * 1000 / self.events, 1) if self.events else 0.0
+
+    def shares_of_cores(self) -> dict[str, float]:
+        """What the machine's cores did during the run (/proc/stat): the stack, Segment's side (the
+        senders), other processes, idle; each a share of cores x seconds."""
+        total = self.outside.machine_total
+        if total <= 0:
+            return {}
+        stack, senders = self.stack_cpu_seconds / total, self.sender_cpu_seconds / total
+        busy = self.outside.machine_busy / total
+        return {
+            "stack": round(stack, 3),
+            "senders": round(senders, 3),
+            "otherProcesses": round(max(0.0, busy - stack - senders), 3),
+            "idle": round(1 - busy, 3),
+        }
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -68,13 +104,14 @@ class Run:
             "seconds": round(self.seconds, 3),
             "perSecond": round(self.per_second, 1),
             "failures": self.failures,
+            "errors": self.errors,
             "stackCpuMsPerEvent": round(self.stack_cpu_ms, 1),
-            "sandboxCpuMsPerEvent": round(self.sandbox_cpu_seconds * 1000 / self.events, 1)
-            if self.events
-            else 0,
-            "senderCpuMsPerEvent": round(self.sender_cpu_seconds * 1000 / self.events, 1)
-            if self.events
-            else 0,
+            "mainProcessCpuMsPerEvent": self._per_event_ms(self.cpu_seconds - self.sender_cpu_seconds),
+            "sandboxCpuMsPerEvent": self._per_event_ms(self.outside.sandbox_cpu),
+            "servicesCpuMsPerEvent": self._per_event_ms(self.outside.services_cpu),
+            "senderCpuMsPerEvent": self._per_event_ms(self.sender_cpu_seconds),
+            "sandboxesStarted": self.outside.sandboxes,
+            "sharesOfCores": self.shares_of_cores(),
         }
 
 
@@ -88,7 +125,65 @@ class Measurements:
     handler_cpu_ms: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     transitions: list[int] = field(default_factory=list)
     execution_ms: list[float] = field(default_factory=list)
-    sequential_histories: list[list[tuple[str, str]]] = field(default_factory=list)
+    #: messageId -> the history shape of its execution, in the sequential workflow run
+    sequential_histories: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    #: the warm-up runs, whose failures count like the others'
+    warm_ups: dict[str, Run] = field(default_factory=dict)
+
+
+@dataclass
+class Workload:
+    """The messages every design gets, in this order, and what the stacks are primed with."""
+
+    #: sent one at a time, then ``warm_up_concurrent`` at the run's concurrency, before any clock starts
+    warm_up: list[dict[str, Any]]
+    warm_up_concurrent: list[dict[str, Any]]
+    sequential: list[dict[str, Any]]
+    concurrent: list[dict[str, Any]]
+    items: dict[str, Any]
+    identifies: list[Any]
+
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        return [*self.warm_up, *self.warm_up_concurrent, *self.sequential, *self.concurrent]
+
+
+def workload(
+    sequential: int, concurrent: int, concurrency: int, seed: int = 7, warm_up: int = 10
+) -> Workload:
+    """``warm_up``, then ``3 x concurrency`` (to be sent ``concurrency`` at a time: every sandbox a
+    concurrent run needs has its cold start), then ``sequential``, then ``concurrent`` interactions of known
+    users (every step runs)."""
+    warm_concurrent = 3 * concurrency if concurrency > 1 else 0
+    sizes = [warm_up, warm_concurrent, sequential, concurrent]
+    messages, items, identifies = every_step_messages(sum(sizes), seed)
+    parts, start = [], 0
+    for size in sizes:
+        parts.append(messages[start : start + size])
+        start += size
+    warm_up_part, warm_up_concurrent, sequential_part, concurrent_part = parts
+    return Workload(
+        warm_up=warm_up_part,
+        warm_up_concurrent=warm_up_concurrent,
+        sequential=sequential_part,
+        concurrent=concurrent_part,
+        items=items,
+        identifies=identifies,
+    )
+
+
+def _warm_up(send: Callable[[dict[str, Any]], float], load: Workload, concurrency: int) -> Run:
+    """The warm-up, one at a time and then ``concurrency`` at a time; one run of both, whose failed sends
+    count like the measured runs'."""
+    one_by_one = drive("warm-up", send, load.warm_up, 1)
+    together = drive("warm-up", send, load.warm_up_concurrent, concurrency)
+    return Run(
+        "warm-up",
+        events=one_by_one.events + together.events,
+        seconds=one_by_one.seconds + together.seconds,
+        failures=one_by_one.failures + together.failures,
+        errors=(one_by_one.errors + together.errors)[:_ERRORS_KEPT],
+    )
 
 
 def every_step_messages(count: int, seed: int = 7) -> tuple[list[dict[str, Any]], dict[str, Any], list[Any]]:
@@ -178,10 +273,11 @@ def drive(
     send: Callable[[dict[str, Any]], float],
     messages: list[dict[str, Any]],
     concurrency: int,
-    sandbox_cpu: Callable[[], float] = lambda: 0.0,
+    probe: Callable[[], Reading] = machine_only,
 ) -> Run:
     """Send every message (``send`` returns its acknowledgement in ms), ``concurrency`` at a time;
-    ``sandbox_cpu`` gives the CPU seconds the functions' sandboxes have used so far."""
+    ``probe`` reads what the stack's other processes and the machine have used so far
+    (:class:`bench.probe.StackProbe`)."""
     run = Run(name, events=len(messages))
     lock = threading.Lock()
 
@@ -189,9 +285,11 @@ def drive(
         cpu_started = time.thread_time()
         try:
             ack = send(message)
-        except Exception:  # noqa: BLE001 - counted and reported; the run goes on
+        except Exception as error:  # noqa: BLE001 - counted and reported; the run goes on
             with lock:
                 run.failures += 1
+                if len(run.errors) < _ERRORS_KEPT:
+                    run.errors.append(f"{type(error).__name__}: {error}"[:300])
             return
         finally:
             sender_cpu = time.thread_time() - cpu_started
@@ -200,7 +298,7 @@ def drive(
         with lock:
             run.ack_ms.append(ack)
 
-    started, cpu_started, sandbox_started = time.perf_counter(), time.process_time(), sandbox_cpu()
+    started, cpu_started, outside_started = time.perf_counter(), time.process_time(), probe()
     if concurrency <= 1:
         for message in messages:
             one(message)
@@ -209,12 +307,13 @@ def drive(
             list(pool.map(one, messages))
     run.seconds = time.perf_counter() - started
     run.cpu_seconds = time.process_time() - cpu_started
-    run.sandbox_cpu_seconds = sandbox_cpu() - sandbox_started
+    run.outside = probe() - outside_started
     return run
 
 
-def workflow_sender(stack: Any, client: Any, arns: list[str]) -> Callable[[dict[str, Any]], float]:
-    """Invoke entry, then wait for the execution it started; the acknowledgement time."""
+def workflow_sender(stack: Any, client: Any, arns: dict[str, str]) -> Callable[[dict[str, Any]], float]:
+    """Invoke entry, then wait for the execution it started; the acknowledgement time. ``arns`` gets the
+    execution of each messageId that succeeded."""
     engine = stack.engine
 
     def send(message: dict[str, Any]) -> float:
@@ -222,8 +321,9 @@ def workflow_sender(stack: Any, client: Any, arns: list[str]) -> Callable[[dict[
         arn = body["started"][0]["executionArn"]
         description = engine.wait(arn, timeout=60)
         if description["status"] != "SUCCEEDED":
-            raise RuntimeError(f"{arn} ended {description['status']}")
-        arns.append(arn)
+            why = f"{description.get('error', '')}: {description.get('cause', '')}"[:200]
+            raise RuntimeError(f"{arn.rsplit(':', 1)[-1]} ended {description['status']} ({why})")
+        arns[message["messageId"]] = arn
         return ack
 
     return send
@@ -264,64 +364,56 @@ def execution_ms(history: list[dict[str, Any]]) -> float:
 
 def measure(
     data_dir: Path,
+    load: Workload,
     *,
-    sequential: int,
-    concurrent: int,
     concurrency: int,
-    seed: int = 7,
-    warmup: int = 10,
     progress: Callable[[str], None] = lambda _: None,
 ) -> Measurements:
-    """Every run on one stack: workflow and baseline, sequential and concurrent.
+    """The workflow, then the baseline, each on a fresh stack with the same messages: the warm-ups,
+    sequential, concurrent.
 
-    Each is warmed up first, one at a time, then ``concurrency`` at a time (``3 x concurrency`` events), so
-    that every sandbox a concurrent run needs has had its cold start before the clock starts (cold starts
-    are measured on their own, in fresh interpreters: :mod:`bench.coldstart`).
+    Each stack is warmed up first, one at a time, then ``concurrency`` at a time, so that every sandbox a
+    concurrent run needs has had its cold start before the clock starts (cold starts are measured on their
+    own, in fresh interpreters: :mod:`bench.coldstart`).
     """
-    warm_concurrent = 3 * concurrency if concurrency > 1 else 0
-    sizes = [warmup, warmup, warm_concurrent, warm_concurrent, *[sequential, concurrent] * 2]
-    messages, items, identifies = every_step_messages(sum(sizes), seed)
-    batches = iter([messages[i : i + n] for i, n in _slices(sizes)])
     measured = Measurements()
-    with open_stack(data_dir, items) as stack:
-        for message in identifies + messages:
-            stack.send_to_segment(message)
-        client = lambda_client(stack, max(concurrency, 1) * 2)
-        arns: list[str] = []
+    with open_stack(data_dir / "workflow", load.items) as stack:
+        client = _primed(stack, load, concurrency)
+        arns: dict[str, str] = {}
         workflow = workflow_sender(stack, client, arns)
-        baseline = baseline_sender(client)
-        drive("warm-up", workflow, next(batches), 1)
-        drive("warm-up", baseline, next(batches), 1)
-        drive("warm-up", workflow, next(batches), concurrency)
-        drive("warm-up", baseline, next(batches), concurrency)
+        measured.warm_ups["workflowWarmUp"] = _warm_up(workflow, load, concurrency)
         arns.clear()
-        cpu = stack.engine.runtime.cpu_seconds
+        cpu = StackProbe(stack)
         progress("workflow, sequential")
         with timed_invocations(stack, measured.durations_ms, measured.handler_cpu_ms):
-            measured.runs["workflowSequential"] = drive("workflow", workflow, next(batches), 1, cpu)
-        sequential_arns = list(arns)
-        arns.clear()
+            measured.runs["workflowSequential"] = drive("workflow", workflow, load.sequential, 1, cpu)
+        sequential_arns = dict(arns)
         progress("workflow, concurrent")
-        measured.runs["workflowConcurrent"] = drive("workflow", workflow, next(batches), concurrency, cpu)
-        progress("baseline, sequential")
-        with timed_invocations(stack, measured.durations_ms):
-            measured.runs["baselineSequential"] = drive("baseline", baseline, next(batches), 1, cpu)
-        progress("baseline, concurrent")
-        measured.runs["baselineConcurrent"] = drive("baseline", baseline, next(batches), concurrency, cpu)
-        for arn in sequential_arns:  # a run's failures (not SUCCEEDED) are counted by drive
+        measured.runs["workflowConcurrent"] = drive("workflow", workflow, load.concurrent, concurrency, cpu)
+        # the executions that succeeded: drive counts the others as failed sends
+        for message_id, arn in sequential_arns.items():
             history = stack.engine.history(arn)
-            measured.sequential_histories.append(history_shape(history))
+            measured.sequential_histories[message_id] = history_shape(history)
             measured.transitions.append(transitions_of(history))
             measured.execution_ms.append(execution_ms(history))
+    with open_stack(data_dir / "baseline", load.items) as stack:
+        baseline = baseline_sender(_primed(stack, load, concurrency))
+        cpu = StackProbe(stack)
+        measured.warm_ups["baselineWarmUp"] = _warm_up(baseline, load, concurrency)
+        progress("baseline, sequential")
+        with timed_invocations(stack, measured.durations_ms):
+            measured.runs["baselineSequential"] = drive("baseline", baseline, load.sequential, 1, cpu)
+        progress("baseline, concurrent")
+        measured.runs["baselineConcurrent"] = drive("baseline", baseline, load.concurrent, concurrency, cpu)
     return measured
 
 
-def _slices(sizes: list[int]) -> list[tuple[int, int]]:
-    start, out = 0, []
-    for size in sizes:
-        out.append((start, size))
-        start += size
-    return out
+def _primed(stack: Any, load: Workload, concurrency: int) -> Any:
+    """Post the identifies and every message to the local Segment, as the website's source would (so the
+    Profile API knows each user); a Lambda client for Segment's side."""
+    for message in [*load.identifies, *load.messages]:
+        stack.send_to_segment(message)
+    return lambda_client(stack, max(concurrency, 1) * 2)
 
 
 @dataclass
@@ -329,21 +421,28 @@ class MotoAsItComes:
     """The same events through moto's interpreter without the engine's speed-ups."""
 
     run: Run
-    histories: list[list[tuple[str, str]]]
+    #: messageId -> history shape
+    histories: dict[str, list[tuple[str, str]]]
+    warm_up: Run
 
 
-def measure_unpatched(data_dir: Path, messages: list[dict[str, Any]], items: dict[str, Any]) -> MotoAsItComes:
-    """Sequential workflow runs with ``fast=False`` (moto as it comes); their history shapes."""
-    with open_stack(data_dir, items, fast=False) as stack:
-        for message in messages:
-            stack.send_to_segment(message)
-        client = lambda_client(stack, 2)
-        arns: list[str] = []
-        sender = workflow_sender(stack, client, arns)
-        drive("warm-up", sender, messages[:2], 1)
+def measure_unpatched(data_dir: Path, load: Workload, count: int) -> MotoAsItComes:
+    """On a fresh stack with ``fast=False`` (moto as it comes): the warm-up messages, then the first
+    ``count`` sequential messages, as the workflow's sequential run gets them; their history shapes.
+
+    Every message goes one at a time, the concurrent warm-up's too, so the local model has learnt from the
+    same events when the compared messages arrive: moto as it comes does not keep up with the concurrent
+    warm-up (StartExecution times out in entry, and the executions it did start still run, retrying, into
+    the measured run).
+    """
+    with open_stack(data_dir, load.items, fast=False) as stack:
+        arns: dict[str, str] = {}
+        sender = workflow_sender(stack, _primed(stack, load, 1), arns)
+        warm_up = _warm_up(sender, load, 1)
         arns.clear()
-        run = drive("moto as it comes", sender, messages[2:], 1, stack.engine.runtime.cpu_seconds)
-        return MotoAsItComes(run, [history_shape(stack.engine.history(arn)) for arn in arns])
+        run = drive("moto as it comes", sender, load.sequential[:count], 1, StackProbe(stack))
+        histories = {message_id: history_shape(stack.engine.history(arn)) for message_id, arn in arns.items()}
+        return MotoAsItComes(run, histories, warm_up)
 
 
 def percentile(values: list[float], q: float) -> float:

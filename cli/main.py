@@ -14,9 +14,11 @@ the command started: the local stack runs the functions in this process and send
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
 import logging
 import sys
+from collections.abc import Callable
 
 DEFAULT_DATA_DIR = ".data"
 
@@ -28,17 +30,28 @@ def quiet_logging() -> None:
         logging.getLogger(noisy).setLevel(logging.ERROR)
 
 
+def _main_options(parser: argparse.ArgumentParser, default: object) -> None:
+    """The options of the main parser, given to each command too, so that they work before or after it."""
+    parser.add_argument("--data-dir", default=default, help="folder for the SQLite state (default .data)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="segment-personalize",
         description="Segment -> Step Functions -> Amazon Personalize -> Segment profiles, on a local stack.",
     )
-    parser.add_argument(
-        "--data-dir", default=DEFAULT_DATA_DIR, help="folder for the SQLite state (default .data)"
-    )
+    _main_options(parser, DEFAULT_DATA_DIR)
+    # after the command, the same options; SUPPRESS: absent there, they keep what the main parser set
+    main_options = argparse.ArgumentParser(add_help=False)
+    _main_options(main_options, argparse.SUPPRESS)
     commands = parser.add_subparsers(dest="command", required=True)
+    _commands(functools.partial(commands.add_parser, parents=[main_options]))
+    return parser
 
-    run = commands.add_parser("run", help="generate Segment traffic and run it through the workflow")
+
+def _commands(add: Callable[..., argparse.ArgumentParser]) -> None:
+    """Every command and its options."""
+    run = add("run", help="generate Segment traffic and run it through the workflow")
     run.add_argument("--seed", type=int, default=7)
     run.add_argument("--users", type=int, default=16, help="known users")
     run.add_argument("--anonymous", type=int, default=6, help="anonymous visitors")
@@ -46,20 +59,24 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--json", action="store_true", help="print the totals as JSON")
     run.add_argument("--no-progress", action="store_true")
 
-    replay = commands.add_parser("replay", help="run your own Segment export (one message per line)")
-    replay.add_argument("file", help="a JSON Lines file of Segment messages")
-    replay.add_argument("--json", action="store_true", help="one record per input line, and the totals")
+    replay = add("replay", help="run your own Segment export (one message per line)")
+    replay.add_argument(
+        "file", help="a JSON Lines file of Segment messages, gzipped or not; - for standard input"
+    )
+    replay.add_argument(
+        "--json", action="store_true", help="one JSON line per input line as it finishes, then the totals"
+    )
     replay.add_argument("--no-progress", action="store_true")
 
-    trace = commands.add_parser("trace", help="step through one execution of the last run, state by state")
+    trace = add("trace", help="step through one execution of the last run, state by state")
     trace.add_argument("execution", help="execution name, ARN or Segment messageId")
     trace.add_argument("--json", action="store_true")
 
-    serve = commands.add_parser("serve", help="keep the local stack up and print its endpoints")
+    serve = add("serve", help="keep the local stack up and print its endpoints")
     serve.add_argument("--moto-port", type=int, default=5000)
     serve.add_argument("--keep-data", action="store_true", help="keep the data folder's state")
 
-    soak = commands.add_parser(
+    soak = add(
         "soak",
         help="deliver generated traffic twice with faults on, redrive the dead letters, check nothing is "
         "lost or tracked twice",
@@ -71,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     soak.add_argument("--json", action="store_true", help="also print the figures as JSON")
     soak.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
 
-    redrive = commands.add_parser(
+    redrive = add(
         "redrive",
         help="start a new execution for each event of the dead-letter queue (AWS, or AWS_ENDPOINT_URL)",
     )
@@ -81,7 +98,6 @@ def build_parser() -> argparse.ArgumentParser:
     redrive.add_argument("--dry-run", action="store_true", help="start and delete nothing; list what would")
     redrive.add_argument("--wait-seconds", type=int, default=2, help="SQS long-poll wait of each receive")
     redrive.add_argument("--json", action="store_true")
-    return parser
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -26,9 +26,13 @@ def command(args: argparse.Namespace, out: TextIO) -> int:
         file=sys.stderr,
     )
     started = time.monotonic()
+    summary, example = Summary(), None
     with LocalStack(args.data_dir, items=traffic.items_catalog()) as stack:
-        outcomes = replay_with_progress(stack, traffic.messages, not args.no_progress)
-        summary = Summary.of(outcomes)
+        lines = replay_with_progress(stack, traffic.messages, not args.no_progress, len(traffic.messages))
+        for outcome in lines:
+            summary.add(outcome)
+            if example is None and outcome.synced:
+                example = outcome.executionName
         elapsed = time.monotonic() - started
         if args.json:
             print(
@@ -40,7 +44,6 @@ def command(args: argparse.Namespace, out: TextIO) -> int:
                 file=out,
             )
             print_summary(summary, stack, out)
-            example = next((o.executionName for o in outcomes if o.synced), None)
             if example:
                 print(
                     f"\nstep through one: segment-personalize trace {example} --data-dir {args.data_dir}",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -32,28 +32,33 @@ class Summary:
     dead_letter_causes: Counter[str] = field(default_factory=Counter)
 
     @classmethod
-    def of(cls, outcomes: Sequence[Outcome]) -> Summary:
-        summary = cls(messages=len(outcomes))
+    def of(cls, outcomes: Iterable[Outcome]) -> Summary:
+        summary = cls()
         for outcome in outcomes:
-            if outcome.duplicate:
-                summary.duplicates += 1
-                continue
-            if outcome.executionName:
-                summary.accepted += 1
-            if outcome.outcome == "ignored":
-                summary.ignored += 1
-                summary.ignored_reasons[outcome.reason or "?"] += 1
-            elif outcome.outcome == "rejected":
-                summary.rejected += 1
-                summary.rejected_reasons[outcome.reason or "?"] += 1
-            elif outcome.outcome == "tracked":
-                summary.tracked += 1
-                summary.items_tracked += outcome.itemsTracked
-                summary.synced += outcome.synced
-            elif outcome.outcome == "dead-lettered":
-                summary.dead_lettered += 1
-                summary.dead_letter_causes[outcome.cause or "?"] += 1
+            summary.add(outcome)
         return summary
+
+    def add(self, outcome: Outcome) -> None:
+        """Count one more line: the totals are counters, so a replay of any size keeps no list of lines."""
+        self.messages += 1
+        if outcome.duplicate:
+            self.duplicates += 1
+            return
+        if outcome.executionName:
+            self.accepted += 1
+        if outcome.outcome == "ignored":
+            self.ignored += 1
+            _count(self.ignored_reasons, outcome.reason)
+        elif outcome.outcome == "rejected":
+            self.rejected += 1
+            _count(self.rejected_reasons, outcome.reason)
+        elif outcome.outcome == "tracked":
+            self.tracked += 1
+            self.items_tracked += outcome.itemsTracked
+            self.synced += outcome.synced
+        elif outcome.outcome == "dead-lettered":
+            self.dead_lettered += 1
+            _count(self.dead_letter_causes, outcome.cause)
 
     def as_json(self) -> dict[str, Any]:
         data = {k: v for k, v in self.__dict__.items() if not isinstance(v, Counter)}
@@ -61,6 +66,20 @@ class Summary:
         data["ignoredReasons"] = dict(self.ignored_reasons)
         data["deadLetterCauses"] = dict(self.dead_letter_causes)
         return data
+
+
+#: Distinct reasons (or causes) counted apart; the others are counted together under OTHER_REASONS.
+MAX_REASONS = 100
+OTHER_REASONS = "(other reasons)"
+
+
+def _count(counter: Counter[str], reason: str | None) -> None:
+    """One more of ``reason``: a reason often quotes the bad value, so an export of many bad lines would
+    make a new key for each; past MAX_REASONS distinct ones, a new reason counts as OTHER_REASONS."""
+    key = reason or "?"
+    if key not in counter and len(counter) >= MAX_REASONS:
+        key = OTHER_REASONS
+    counter[key] += 1
 
 
 def print_summary(summary: Summary, stack: LocalStack, out: TextIO, sample_users: int = 3) -> None:

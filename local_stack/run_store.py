@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, MutableSet
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,6 +36,7 @@ CREATE TABLE IF NOT EXISTS executions (
     history TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS executions_message ON executions (message_id);
+CREATE TABLE IF NOT EXISTS forgotten_executions (arn TEXT PRIMARY KEY);
 """
 
 
@@ -99,11 +100,27 @@ class RunStore:
         self._lock = threading.Lock()
         self._db = sqlite3.connect(self.path, check_same_thread=False)
         self._db.row_factory = sqlite3.Row
+        # one commit per finished execution: the write-ahead log makes a commit an append, not an fsync
+        # of the whole file (https://www.sqlite.org/wal.html); NORMAL is durable across a crash of this
+        # process, which is what a local run needs
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
+        #: ARNs of the executions the engine has forgotten (LocalEngine.forgotten), kept here, not in memory
+        self.forgotten = _ArnSet(self)
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+    def _query(self, sql: str, values: tuple[Any, ...]) -> sqlite3.Row | None:
+        with self._lock:
+            row: sqlite3.Row | None = self._db.execute(sql, values).fetchone()
+        return row
+
+    def _write(self, sql: str, values: tuple[Any, ...]) -> None:
+        with self._lock, self._db:
+            self._db.execute(sql, values)
 
     def save_outcomes(self, outcomes: Iterable[Outcome]) -> None:
         rows = [
@@ -160,11 +177,15 @@ class RunStore:
 
     def execution(self, key: str) -> ExecutionRecord | None:
         """An execution by name, ARN or Segment messageId."""
+        return self._execution("name = ? OR arn = ? OR message_id = ?", (key, key, key))
+
+    def execution_named(self, name: str) -> ExecutionRecord | None:
+        """An execution by its name (the table's key: no scan)."""
+        return self._execution("name = ?", (name,))
+
+    def _execution(self, where: str, values: tuple[str, ...]) -> ExecutionRecord | None:
         with self._lock:
-            row = self._db.execute(
-                "SELECT * FROM executions WHERE name = ? OR arn = ? OR message_id = ? LIMIT 1",
-                (key, key, key),
-            ).fetchone()
+            row = self._db.execute(f"SELECT * FROM executions WHERE {where} LIMIT 1", values).fetchone()
         if row is None:
             return None
         return ExecutionRecord(
@@ -180,3 +201,31 @@ class RunStore:
             start_date=row["start_date"],
             stop_date=row["stop_date"],
         )
+
+
+class _ArnSet(MutableSet[str]):
+    """A set of execution ARNs in the run store's ``forgotten_executions`` table."""
+
+    def __init__(self, store: RunStore) -> None:
+        self._store = store
+
+    def __contains__(self, arn: object) -> bool:
+        return self._store._query("SELECT 1 FROM forgotten_executions WHERE arn = ?", (arn,)) is not None
+
+    def __iter__(self) -> Iterator[str]:
+        with self._store._lock:
+            rows = self._store._db.execute("SELECT arn FROM forgotten_executions ORDER BY arn").fetchall()
+        return iter([row["arn"] for row in rows])
+
+    def __len__(self) -> int:
+        row = self._store._query("SELECT COUNT(*) AS n FROM forgotten_executions", ())
+        return int(row["n"]) if row is not None else 0
+
+    def add(self, arn: str) -> None:
+        self._store._write("INSERT OR IGNORE INTO forgotten_executions VALUES (?)", (arn,))
+
+    def discard(self, arn: str) -> None:
+        self._store._write("DELETE FROM forgotten_executions WHERE arn = ?", (arn,))
+
+    def clear(self) -> None:
+        self._store._write("DELETE FROM forgotten_executions", ())

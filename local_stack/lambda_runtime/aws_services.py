@@ -20,7 +20,7 @@ import os
 import subprocess
 import sys
 
-from local_stack.lambda_runtime.sandboxes import ROOT
+from local_stack.lambda_runtime.sandboxes import ROOT, proc_cpu_seconds
 
 #: The services this process serves, as ``AWS_ENDPOINT_URL_<SERVICE>`` names them.
 SERVICES = ("DYNAMODB", "SECRETS_MANAGER")
@@ -53,6 +53,12 @@ class MotoProcess:
         self.url = line
         return line
 
+    def cpu_seconds(self) -> float:
+        """CPU the process has used so far (/proc); 0 when it is not running (or there is no /proc)."""
+        if self._process is None:
+            return 0.0
+        return proc_cpu_seconds(self._process.pid) or 0.0
+
     def endpoint_env(self) -> dict[str, str]:
         return {f"AWS_ENDPOINT_URL_{service}": self.url for service in SERVICES}
 
@@ -75,7 +81,19 @@ class MotoProcess:
 def main() -> int:
     from moto.server import ThreadedMotoServer
 
+    from local_stack.stepfunctions.moto_patches import MotoPatches
+
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    # the rows of moto_patches that hold for every moto (``always``), here for one above all: the
+    # idempotency records' DynamoDB items are not tracked for good (local_stack.stepfunctions.forgetting),
+    # so a long replay does not grow this process by every record moto has ever made
+    MotoPatches(
+        skip_retry_waits=False,
+        fast=False,
+        record_retry_wait=_unused,
+        record_sdk_retry_wait=_unused,
+        on_terminated=_unused,
+    ).install()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
@@ -83,6 +101,10 @@ def main() -> int:
     sys.stdin.read()  # until the engine closes it (or its process ends)
     server.stop()
     return 0
+
+
+def _unused(_: object) -> None:
+    """What this process's moto patches record: nothing (they are the ``always`` rows only)."""
 
 
 if __name__ == "__main__":

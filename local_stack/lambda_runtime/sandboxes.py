@@ -68,7 +68,7 @@ def _log_stream_name() -> str:
     return f"{datetime.now(UTC):%Y/%m/%d}/[$LATEST]{uuid.uuid4().hex}"
 
 
-def _proc_cpu_seconds(pid: int) -> float | None:
+def proc_cpu_seconds(pid: int) -> float | None:
     """User and system CPU of process ``pid`` from /proc (None where there is no /proc or no such pid)."""
     try:
         with open(f"/proc/{pid}/stat", encoding="ascii") as file:
@@ -200,7 +200,7 @@ class Sandbox:
 
     def cpu_seconds(self) -> float:
         """CPU the process has used: from /proc while it runs, else the last figure it reported."""
-        measured = _proc_cpu_seconds(self.pid) if self.alive else None
+        measured = proc_cpu_seconds(self.pid) if self.alive else None
         if measured is not None:
             self._reported_cpu = max(self._reported_cpu, measured)
         return self._reported_cpu

@@ -44,7 +44,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, MutableSet, Sequence
 from typing import Any, TextIO
 
 from local_stack.lambda_runtime import stdout
@@ -64,6 +64,7 @@ from local_stack.resources import (
     function_arn,
 )
 from local_stack.stepfunctions import execution_clock
+from local_stack.stepfunctions.forgetting import drop_execution
 from local_stack.stepfunctions.moto_patches import MotoPatches, queued_message_bodies
 from segment_personalize import dead_letters
 from state_machines import ASL_PATH, DEAD_LETTER_QUEUE_PLACEHOLDER, FUNCTION_PLACEHOLDERS, substitute
@@ -168,13 +169,14 @@ class LocalEngine:
         self._saved_env: dict[str, str | None] = {}
         self._sfn: Any = None
         self._sqs: Any = None
-        self._opened = False
-        self._quiet_moto = quiet_moto
+        self._opened, self._quiet_moto = False, quiet_moto
         self._saved_log_levels: dict[str, int] = {}
         self.fast = fast
         self._moto_patches: MotoPatches | None = None
         self._ended: set[str] = set()
         self._ended_changed = threading.Condition()
+        #: ARNs :meth:`forget` dropped from moto, whose names stay taken (a replay's: ``RunStore.forgotten``)
+        self.forgotten: MutableSet[str] = set()
 
     @property
     def runtime(self) -> Runtime:
@@ -230,6 +232,7 @@ class LocalEngine:
             record_retry_wait=self._record_retry_wait,
             record_sdk_retry_wait=self._record_sdk_retry_wait,
             on_terminated=self._execution_ended,
+            forgotten=lambda arn: arn in self.forgotten,
             lambda_client=DirectLambdaClient(lambda: self.runtime, timed_out=self._timed_out),
             execution_limit=lambda: WORKFLOW_LIMITS[self.workflow_type],
             on_program_end=self._program_ended,
@@ -322,6 +325,7 @@ class LocalEngine:
         self.execution_seconds.clear()
         with self._ended_changed:
             self._ended.clear()
+        self.forgotten.clear()
 
     def close(self) -> None:
         """Stop the server and moto; restore the environment and what the moto patches replaced."""
@@ -486,6 +490,25 @@ class LocalEngine:
             self._sfn, operation, execution_arn, ACCOUNT_ID, self.region
         )
         return answer
+
+    def forget(self, execution_arn: str) -> None:
+        """Drop an execution that has ended from moto, history and all; its name stays taken.
+
+        moto keeps every execution with its history for as long as it runs (about 130 KB each for this
+        workflow), so a long run grows without it. Afterwards StartExecution of the same name answers
+        ExecutionAlreadyExists, as Step Functions does for a closed execution, and DescribeExecution and
+        GetExecutionHistory answer ExecutionDoesNotExist: keep what you need first (the replay keeps both in
+        ``runs.sqlite``). ValueError while it runs, or for an execution moto never held; forgetting one
+        twice does nothing. The moto internals it touches are rows of :mod:`.moto_patches`.
+        """
+        if not drop_execution(ACCOUNT_ID, self.region, self.state_machine_arn, execution_arn):
+            if execution_arn in self.forgotten:
+                return
+            raise ValueError(f"no execution {execution_arn} in moto to forget")
+        self.forgotten.add(execution_arn)
+        self.execution_seconds.pop(execution_arn, None)
+        with self._ended_changed:
+            self._ended.discard(execution_arn)
 
     def executions(self) -> list[dict[str, Any]]:
         """ListExecutions of the state machine, newest first."""

@@ -5,9 +5,9 @@ attribute :class:`MotoPatches` replaces while a ``LocalEngine`` is open, :data:`
 instead of an API call. A row belongs to one of the engine's switches, ``skip_retry_waits`` (the backoff
 waits of moto's Retry and of the functions' SDK retries are recorded, not slept; every retry still happens)
 or ``fast`` (moto's interpreter without its per-execution and per-task overheads; off, moto runs as it comes
-and ``LocalEngine.wait`` polls), or to none (``always``: the dead-letter read, and the error name of a Lambda
-task whose invoke the Lambda service refused, which moto gets wrong). Neither switch changes what the ASL
-means:
+and ``LocalEngine.wait`` polls), or to none (``always``: the dead-letter read, ``LocalEngine.forget``, which
+drops an ended execution from moto while its name stays taken, and the error name of a Lambda task whose
+invoke the Lambda service refused, which moto gets wrong). Neither switch changes what the ASL means:
 ``tests/statemachine/local_stack/stepfunctions/test_moto_patches.py`` runs every path of the workflow with
 and without them, and checks that :data:`PATCHES` is exactly what ``install`` replaces and ``uninstall``
 restores. On an upgrade, read each row's ``breaks_on_upgrade`` against the new code.
@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
 
+from local_stack.stepfunctions import forgetting
 from local_stack.stepfunctions.execution_clock import ClockedThread, ExecutionClock, timed_eval
 from local_stack.stepfunctions.json_copy import json_deepcopy
 from local_stack.stepfunctions.parsed_programs import evaluation_entrypoint, parsed_program
@@ -172,9 +173,10 @@ PATCHES: tuple[Internal, ...] = (
         why="loopback requests go straight to responses' real send",
         breaks_on_upgrade="_on_request's or _real_send's signature; loopback no longer passed through",
     ),
+    *(Internal(*row) for row in forgetting.PATCHES),  # LocalEngine.forget's: see forgetting.py
 )
 
-#: Internals read in process instead of calling the API.
+#: Internals read in process instead of calling the API (and the list LocalEngine.forget takes from).
 READS: tuple[Internal, ...] = (
     Internal(
         "moto.stepfunctions.responses.StepFunctionResponse.describe_execution",
@@ -190,6 +192,7 @@ READS: tuple[Internal, ...] = (
         why="as DescribeExecution: the same events, without serializing, signing and HTTP per page",
         breaks_on_upgrade="as DescribeExecution",
     ),
+    *(Internal(*row) for row in forgetting.READS),  # LocalEngine.forget's: see forgetting.py
     Internal(
         "moto.sqs.models.Queue._messages",
         "always",
@@ -221,6 +224,7 @@ class MotoPatches:
         record_retry_wait: Callable[[float], None],
         record_sdk_retry_wait: Callable[[float], None],
         on_terminated: Callable[[str], None],
+        forgotten: Callable[[str], bool] = lambda _: False,
         lambda_client: Any = None,
         execution_limit: Callable[[], float | None] = lambda: None,
         on_program_end: Callable[[Any, ExecutionClock], None] = lambda env, clock: None,
@@ -230,6 +234,7 @@ class MotoPatches:
         (:mod:`~local_stack.stepfunctions.execution_clock`), ``on_program_end`` is told each one's clock."""
         self._execution_limit, self._on_program_end = execution_limit, on_program_end
         self.skip_retry_waits = skip_retry_waits
+        self._forgotten = forgotten
         self._lambda_client = lambda_client
         self.fast = fast
         self._record_retry_wait = record_retry_wait
@@ -246,6 +251,8 @@ class MotoPatches:
 
     def install(self) -> None:
         """Replace the targets of the switches that are on, and the ``always`` ones."""
+        for target, value in forgetting.replacements(self._forgotten):
+            self._replace(target, value)
         target = f"{_TASK}.state_task_lambda.StateTaskLambda._from_error"
         self._replace(target, _lambda_service_errors(pkgutil.resolve_name(target)))
         self._replace(f"{_ASL}.component.state.exec.execute_state.Thread", ClockedThread)
