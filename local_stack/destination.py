@@ -1,8 +1,9 @@
 """Replay Segment messages through the entry function and the real state machine; classify what happened.
 
 Each message goes to the entry Lambda exactly as Segment's destination sends it. The entry function starts
-one execution per message (or refuses the message with a reason); the runner then waits for the
-executions, keeps their histories in ``runs.sqlite`` and gives one :class:`Outcome` per input line.
+one execution per message, skips one that can never be an interaction (outcome ``skipped``, with the
+reason: no execution) or refuses the message with a reason; the runner then waits for the executions, keeps
+their histories in ``runs.sqlite`` and gives one :class:`Outcome` per input line.
 """
 
 from __future__ import annotations
@@ -66,6 +67,10 @@ class _Replay:
         for started in answer["started"]:
             if started["status"] == "rejected":  # parked in the dead-letter queue with its reason
                 line.outcome, line.reason = "rejected", f"parked by entry: {started['reason']}"
+                self._answered()
+                continue
+            if started["status"] == "skipped":  # never an interaction: no execution
+                line.outcome, line.reason = "skipped", started["reason"]
                 self._answered()
                 continue
             self._started(line, started["executionArn"], started["executionName"], started["status"])

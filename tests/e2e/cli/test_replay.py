@@ -34,7 +34,11 @@ def test_replay_json_gives_one_record_per_line(tmp_path: Path, capsys: pytest.Ca
     records = result["records"]
     assert [r["line"] for r in records] == list(range(1, len(lines) + 1))
     outcomes = [r["outcome"] for r in records]
-    assert outcomes == ["ignored", "tracked", "tracked", "tracked", "rejected", "rejected", "ignored"]
+    # the identify and the page can never be interactions: skipped by the entry function, no execution
+    assert outcomes == ["skipped", "tracked", "tracked", "tracked", "rejected", "rejected", "skipped"]
+    assert records[0]["executionName"] is None
+    assert records[0]["reason"] == "identify messages are not interactions"
+    assert records[6]["reason"] == "page messages are not interactions"
     assert records[1]["itemsTracked"] == 1
     assert records[1]["executionName"] == track["messageId"]
     assert records[2]["itemsTracked"] == len(order["properties"]["products"])
@@ -48,6 +52,8 @@ def test_replay_json_gives_one_record_per_line(tmp_path: Path, capsys: pytest.Ca
     assert totals["tracked"] == 2
     assert totals["duplicates"] == 1
     assert totals["rejected"] == 2
+    assert totals["skipped"] == 2
+    assert totals["accepted"] == 3  # executions started: the track, the order, the bad timestamp
     assert totals["items_tracked"] == 1 + len(order["properties"]["products"])
 
 
