@@ -20,6 +20,7 @@ class Summary:
 
     messages: int = 0
     accepted: int = 0
+    skipped: int = 0
     ignored: int = 0
     rejected: int = 0
     tracked: int = 0
@@ -28,6 +29,7 @@ class Summary:
     synced: int = 0
     duplicates: int = 0
     rejected_reasons: Counter[str] = field(default_factory=Counter)
+    skipped_reasons: Counter[str] = field(default_factory=Counter)
     ignored_reasons: Counter[str] = field(default_factory=Counter)
     dead_letter_causes: Counter[str] = field(default_factory=Counter)
 
@@ -46,7 +48,10 @@ class Summary:
             return
         if outcome.executionName:
             self.accepted += 1
-        if outcome.outcome == "ignored":
+        if outcome.outcome == "skipped":
+            self.skipped += 1
+            _count(self.skipped_reasons, outcome.reason)
+        elif outcome.outcome == "ignored":
             self.ignored += 1
             _count(self.ignored_reasons, outcome.reason)
         elif outcome.outcome == "rejected":
@@ -63,6 +68,7 @@ class Summary:
     def as_json(self) -> dict[str, Any]:
         data = {k: v for k, v in self.__dict__.items() if not isinstance(v, Counter)}
         data["rejectedReasons"] = dict(self.rejected_reasons)
+        data["skippedReasons"] = dict(self.skipped_reasons)
         data["ignoredReasons"] = dict(self.ignored_reasons)
         data["deadLetterCauses"] = dict(self.dead_letter_causes)
         return data
@@ -89,7 +95,10 @@ def print_summary(summary: Summary, stack: LocalStack, out: TextIO, sample_users
     p(f"accepted          {summary.accepted}  (executions started by the entry function)")
     if summary.duplicates:
         p(f"redeliveries      {summary.duplicates}  (deduplicated by execution name)")
-    p(f"ignored           {summary.ignored}  (valid, not interactions)")
+    p(f"skipped           {summary.skipped}  (never interactions: the entry function started no execution)")
+    for reason, count in summary.skipped_reasons.most_common(4):
+        p(f"  {count:>5}  {reason}")
+    p(f"ignored           {summary.ignored}  (executions ended Ignored: valid, not interactions)")
     for reason, count in summary.ignored_reasons.most_common(4):
         p(f"  {count:>5}  {reason}")
     p(f"rejected          {summary.rejected}")

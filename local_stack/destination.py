@@ -1,7 +1,8 @@
 """Replay Segment messages through the entry function and the real state machine; classify what happened.
 
 Each message goes to the entry Lambda exactly as Segment's destination sends it. The entry function starts
-one execution per message (or refuses the message with a reason); the runner waits for the executions, and
+one execution per message, skips one that can never be an interaction (outcome ``skipped``, with the
+reason: no execution) or refuses the message with a reason; the runner waits for the executions, and
 gives one :class:`Outcome` per input line, in input order, as soon as the line's executions have ended.
 
 The replay streams: it reads the messages as it goes, keeps at most ``max_in_flight`` executions running,
@@ -82,6 +83,9 @@ class _Replay:
         for started in answer["started"]:
             if started["status"] == "rejected":  # parked in the dead-letter queue with its reason
                 line.outcome, line.reason = "rejected", f"parked by entry: {started['reason']}"
+                continue
+            if started["status"] == "skipped":  # never an interaction: no execution
+                line.outcome, line.reason = "skipped", started["reason"]
                 continue
             self._started(line, started["executionArn"], started["executionName"], started["status"])
 

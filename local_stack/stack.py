@@ -4,6 +4,7 @@
   personalize-runtime REST-JSON), found by the functions through ``AWS_ENDPOINT_URL_PERSONALIZE_*``.
 * Segment: :class:`local_stack.segment.SegmentService` (tracking API and Profile API), found through
   ``SEGMENT_HOST`` and ``SEGMENT_PROFILE_API_URL``.
+* Both enforce the real request-rate quotas (:mod:`local_stack.rate_limits`; ``rate_limits=`` scales them).
 * Step Functions, SQS, DynamoDB and Secrets Manager: moto, with the real ASL file run by moto's interpreter
   and the real handlers behind a Lambda Invoke server
   (:class:`local_stack.stepfunctions.engine.LocalEngine`), each function in sandbox processes as Lambda
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from local_stack.personalize import PersonalizeService
+from local_stack.rate_limits import Limits
 from local_stack.resources import ACCOUNT_ID, DEFAULT_REGION, default_environment
 from local_stack.run_store import RunStore
 from local_stack.segment import SegmentService
@@ -62,10 +64,17 @@ class LocalStack:
         extra_functions: Mapping[str, str] | None = None,
         warm_sandboxes: int = 1,
         workflow_type: str = "STANDARD",
+        rate_limits: Mapping[str, Limits] | None = None,
     ) -> None:
         """``runtime``, ``sandbox_hooks``, ``function_timeouts``, ``concurrency``, ``extra_functions``,
         ``warm_sandboxes`` and ``workflow_type`` go to the engine
-        (:class:`~local_stack.stepfunctions.engine.LocalEngine`)."""
+        (:class:`~local_stack.stepfunctions.engine.LocalEngine`); ``rate_limits`` to the services, by name
+        (``{"segment": {"profile": Rate(5)}, "personalize": {...}}``; every quota is at its real value unless
+        given, :mod:`local_stack.rate_limits`)."""
+        unknown = set(rate_limits or {}) - {"personalize", "segment"}
+        if unknown:
+            raise ValueError(f"rate_limits are for 'personalize' and 'segment', not {sorted(unknown)}")
+        self.rate_limits = dict(rate_limits or {})
         self.data_dir = Path(data_dir)
         self.engine_options: dict[str, Any] = {
             "runtime": runtime,
@@ -113,6 +122,7 @@ class LocalStack:
             tracking_ids=[TRACKING_ID],
             campaigns=[CAMPAIGN_ARN],
             items=self.items,
+            rate_limits=self.rate_limits.get("personalize"),
         )
         self.personalize.start()
         self.segment = SegmentService(
@@ -120,6 +130,7 @@ class LocalStack:
             write_keys=(WRITE_KEY,),
             space_id=SPACE_ID,
             access_token=PROFILE_TOKEN,
+            rate_limits=self.rate_limits.get("segment"),
         )
         self.segment.start()
         self.runs = RunStore(self.data_dir / "runs.sqlite")

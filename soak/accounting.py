@@ -155,6 +155,8 @@ class Ledger:
             together=schedule.together,
             entry=self.entry_figures(stack, report, judged),
             ignored=judged.ignored,
+            skipped=judged.skipped,
+            wrongly_skipped=judged.wrongly_skipped,
             expected_interactions=len(judged.expected),
             rejected=judged.rejected,
             wrongly_rejected=judged.wrongly_rejected,

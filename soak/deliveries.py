@@ -85,7 +85,7 @@ class Answer:
     """What one delivery came to at the entry function (after Segment's retries)."""
 
     delivery: Delivery
-    status: str  # "started" | "duplicate" | "rejected" | "failed"
+    status: str  # "started" | "duplicate" | "skipped" | "rejected" | "failed"
     execution_arn: str | None = None
     reason: str | None = None
     failed_attempts: int = 0  # entry invocations that failed before this answer
@@ -113,10 +113,11 @@ def deliver(engine: Any, delivery: Delivery) -> Answer:
 
 def _answered(delivery: Delivery, answer: Any, errors: list[str]) -> Answer:
     """The entry function's answer ``{"started": [item]}`` for one message: started, a duplicate (the
-    execution of that name exists), or rejected with a reason (input parked in the dead-letter queue)."""
+    execution of that name exists), skipped (never an interaction: no execution) or rejected with a reason
+    (input parked in the dead-letter queue)."""
     (item,) = answer["started"]
     status = str(item.get("status"))
-    if status == "rejected":
+    if status in ("rejected", "skipped"):
         return Answer(delivery, status, reason=f"entry: {item.get('reason')}", failed_attempts=len(errors))
     arn = item.get("executionArn")
     if status not in ("started", "duplicate") or not isinstance(arn, str):

@@ -92,6 +92,8 @@ class SoakResult:
     together: int
     entry: EntryFigures
     ignored: int
+    skipped: int  # of the ignored, those the entry function answered skipped: no execution
+    wrongly_skipped: Counter[str]  # interactions the entry function skipped: lost
     expected_interactions: int
     rejected: Counter[str]
     wrongly_rejected: Counter[str]
@@ -126,6 +128,8 @@ class SoakResult:
             )
         if self.wrongly_rejected:
             found.append(f"valid messages rejected: {sum(self.wrongly_rejected.values())}")
+        if self.wrongly_skipped:
+            found.append(f"interactions skipped by the entry function: {sum(self.wrongly_skipped.values())}")
         if self.malformed_not_rejected:
             found.append(f"malformed messages not rejected: {len(self.malformed_not_rejected)}")
         if self.entry.never_in:
@@ -152,6 +156,8 @@ class SoakResult:
             "copiesTogether": self.together,
             "entry": self.entry.as_json(),
             "ignored": self.ignored,
+            "skipped": self.skipped,
+            "wronglySkipped": dict(self.wrongly_skipped),
             "expectedInteractions": self.expected_interactions,
             "rejected": dict(self.rejected),
             "wronglyRejected": dict(self.wrongly_rejected),

@@ -72,8 +72,10 @@ def _deliveries(result: SoakResult, p: Printer) -> None:
 def _expected(result: SoakResult, p: Printer) -> None:
     p(
         f"expected              {result.expected_interactions} interactions (eventIds, from the generator); "
-        f"{result.ignored} valid messages are not interactions"
+        f"{result.ignored} valid messages are not interactions ({result.skipped} skipped by the entry "
+        "function: no execution)"
     )
+    p(f"  interactions skipped {sum(result.wrongly_skipped.values())}   {_MUST} (a loss)")
     p(f"rejected              {sum(result.rejected.values())}  made malformed by the generator, each:")
     for reason, count in result.rejected.most_common():
         p(f"  {count:>5}  {reason[:150]}")

@@ -7,6 +7,9 @@
   only where the generator made that message malformed; a valid message rejected anywhere is a loss.
 * A valid message none of whose deliveries got into the workflow (the entry function failed every retry)
   is a loss, not a rejection.
+* A delivery the entry function answered ``skipped`` (never an interaction: no execution started) is
+  neither lost nor rejected where the generator made no interaction of its message ("not an interaction");
+  where it did, the skip is a loss.
 * A known user's interaction should reach SyncProfile (recommendations for known users only: the local
   stack's default ``RECOMMEND_FOR_ANONYMOUS``).
 """
@@ -59,13 +62,15 @@ class Judged:
     malformed_not_rejected: list[str] = field(default_factory=list)  # how each was made malformed
     never_in: dict[int, str] = field(default_factory=dict)  # valid message -> the last entry error
     ignored: int = 0  # valid messages that are not interactions
+    skipped: int = 0  # of those, the ones the entry function answered skipped (no execution)
+    wrongly_skipped: Counter[str] = field(default_factory=Counter)  # interactions skipped: lost
     got_in: set[int] = field(default_factory=set)  # messages a delivery of which got into the workflow
     syncs: set[int] = field(default_factory=set)  # messages that got in and should reach SyncProfile
 
     @property
     def losses(self) -> int:
         """Messages lost before any Personalize figure: rejected though valid, or never got in."""
-        return sum(self.wrongly_rejected.values()) + len(self.never_in)
+        return sum(self.wrongly_rejected.values()) + sum(self.wrongly_skipped.values()) + len(self.never_in)
 
 
 def judge(
@@ -95,8 +100,13 @@ def judge(
                 judged.malformed_not_rejected.append(fact.malformed)
             continue
         _expect(judged, index, fact)
+        skips = [a.reason or "entry: skipped" for a in mine if a.status == "skipped"]
         if reasons:
             judged.wrongly_rejected[reasons[0]] += 1
+        elif skips and fact.interactions():
+            judged.wrongly_skipped[skips[0]] += 1
+        elif skips:
+            judged.skipped += 1  # counted as not an interaction (ignored) from the generator's facts
         elif index not in judged.got_in:
             failed = [a.reason for a in mine if a.status == "failed"]
             judged.never_in[index] = failed[-1] if failed and failed[-1] else "never delivered"

@@ -1,14 +1,23 @@
 """Entry: Segment's Amazon Personalize destination invokes this with a message (or a list of them).
 
 Starts one workflow execution per message, named after its messageId so that a redelivery finds the
-execution already there (status ``duplicate``), and answers at once. Input that can never become an execution
-(not a JSON object, no string messageId, over Step Functions' input limit) is **parked** in the dead-letter
-queue with its reason and answered with status ``rejected``: Segment retries a failed invoke for four hours
-(``segment_personalize.dead_letters``), which cannot make it valid. Only a failure that a retry can fix
-raises, so that Segment retries: ``StartExecutionFailed`` (throttled, 5xx, network),
-``DeadLetterQueueUnavailable`` (the queue could not take a parked input), ``PermissionDenied`` (the role lacks
-a permission: fix it and the retries get in). Executions start before anything is parked, so a retried invoke
-parks nothing twice.
+execution already there (status ``duplicate``), and answers at once.
+
+A valid message that can never be an interaction under the current settings (identify, page, screen, group,
+alias, a track event not in ``INTERACTION_EVENTS``) starts nothing: it is answered ``skipped`` with the reason
+Validate would give, and counted (``MessagesSkipped``). That keeps the executions (and their cost and quotas)
+to the events that can train Personalize, and ends the loop where SyncProfile's own identifies, sent to a
+connected source, came back as executions. ``START_EVERY_MESSAGE=true`` starts them anyway, to end
+``Ignored`` in the console. A message that does not parse is started, so that Validate rejects it with its
+reason.
+
+Input that can never become an execution (not a JSON object, no string messageId, over Step Functions' input
+limit) is **parked** in the dead-letter queue with its reason and answered with status ``rejected``: Segment
+retries a failed invoke for four hours (``segment_personalize.dead_letters``), which cannot make it valid.
+Only a failure that a retry can fix raises, so that Segment retries: ``StartExecutionFailed`` (throttled,
+5xx, network), ``DeadLetterQueueUnavailable`` (the queue could not take a parked input), ``PermissionDenied``
+(the role lacks a permission: fix it and the retries get in). Executions start before anything is parked, so
+a retried invoke parks nothing twice.
 """
 
 from __future__ import annotations
@@ -27,6 +36,7 @@ from segment_personalize.dead_letters import parked_letter
 from segment_personalize.errors import (
     ACCESS_DENIED_CODES,
     DeadLetterQueueUnavailable,
+    InvalidSegmentEvent,
     PermissionDenied,
     StartExecutionFailed,
     permission_denied,
@@ -38,7 +48,7 @@ from segment_personalize.executions import (
     execution_name,
 )
 from segment_personalize.observability import MetricUnit, handler, logger, metrics
-from segment_personalize.segment_events import json_type
+from segment_personalize.segment_events import json_type, never_an_interaction, parse_message
 
 settings = load(EntrySettings)
 sfn: ExecutionStarter = client("stepfunctions", ENTRY_CALL)
@@ -63,6 +73,14 @@ class Hopeless:
     message_id: str | None
 
 
+@dataclass(frozen=True)
+class Skipped:
+    """A valid message that can never be an interaction under the current settings, and why."""
+
+    message_id: str
+    reason: str
+
+
 @handler(traces=("botocore",))
 def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     planned = plan(event)
@@ -76,15 +94,20 @@ def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     except (DeadLetterQueueUnavailable, PermissionDenied):
         metrics.add_metric(name="ParkFailures", unit=MetricUnit.Count, value=1)
         raise
+    answers |= {id(p): skip(p) for p in planned if isinstance(p, Skipped)}
     started = [answers[id(p)] for p in planned]
     statuses = [item["status"] for item in started]
     metrics.add_metric(name="ExecutionsStarted", unit=MetricUnit.Count, value=statuses.count("started"))
     metrics.add_metric(name="DuplicateDeliveries", unit=MetricUnit.Count, value=statuses.count("duplicate"))
     metrics.add_metric(name="InputsParked", unit=MetricUnit.Count, value=statuses.count("rejected"))
+    metrics.add_metric(name="MessagesSkipped", unit=MetricUnit.Count, value=statuses.count("skipped"))
     return {"started": started}
 
 
-def plan(event: Any) -> list[Execution | Hopeless]:
+Planned = Execution | Hopeless | Skipped
+
+
+def plan(event: Any) -> list[Planned]:
     """What becomes of each message of the input, in order."""
     if isinstance(event, Mapping):
         return [_plan_one(event, "message")]
@@ -101,7 +124,7 @@ def plan(event: Any) -> list[Execution | Hopeless]:
     ]
 
 
-def _plan_one(message: Any, where: str) -> Execution | Hopeless:
+def _plan_one(message: Any, where: str) -> Planned:
     if not isinstance(message, Mapping):
         return Hopeless(message, f"{where}: expected a JSON object, got {json_type(message)}", None)
     message_id = message.get("messageId")
@@ -111,6 +134,9 @@ def _plan_one(message: Any, where: str) -> Execution | Hopeless:
         return Hopeless(message, f"{where}: messageId must be a string, got {json_type(message_id)}", None)
     if not message_id:
         return Hopeless(message, f"{where}: messageId is empty", None)
+    reason = None if settings.start_every_message else _never_an_interaction(message)
+    if reason is not None:
+        return Skipped(message_id, reason)
     try:
         body = execution_input(message_id, message)
     except (ValueError, TypeError, RecursionError) as error:
@@ -120,6 +146,22 @@ def _plan_one(message: Any, where: str) -> Execution | Hopeless:
         limit = f"over Step Functions' {MAX_EXECUTION_INPUT_BYTES}-byte limit"
         return Hopeless(message, f"{where}: execution input is {size} bytes, {limit}", message_id)
     return Execution(message_id, execution_name(message_id), body)
+
+
+def _never_an_interaction(message: Mapping[str, Any]) -> str | None:
+    """Why a valid message can never be an interaction under INTERACTION_EVENTS, as Validate says it; None
+    for one that may be, or that does not parse (Validate rejects it with its reason)."""
+    try:
+        parsed = parse_message(message)
+    except InvalidSegmentEvent:
+        return None
+    return never_an_interaction(parsed, settings.interaction_events)
+
+
+def skip(skipped: Skipped) -> dict[str, Any]:
+    """The answer to a message that starts nothing: ``skipped`` and why."""
+    logger.debug("not an interaction: no execution", extra={"reason": skipped.reason})
+    return {"messageId": skipped.message_id, "status": "skipped", "reason": skipped.reason}
 
 
 def start(execution: Execution) -> dict[str, Any]:

@@ -33,6 +33,10 @@ class ApiError(Exception):
         self.status = status
         self.message = message
 
+    def body(self) -> dict[str, str]:
+        """The JSON body of the answer."""
+        return {"message": self.message}
+
 
 class InvalidInputException(ApiError):
     """A request that breaks a constraint of the service model, or a rule of the service."""
@@ -60,3 +64,14 @@ class UnknownOperationException(ApiError):
 
     def __init__(self, message: str) -> None:
         super().__init__("UnknownOperationException", 404, message)
+
+
+class ThrottlingException(ApiError):
+    """A request over a rate quota (``local_stack.personalize.limits``): HTTP 400, "Rate exceeded", the name
+    also as ``__type`` in the body, as the AWS JSON protocols answer throttling."""
+
+    def __init__(self) -> None:
+        super().__init__("ThrottlingException", 400, "Rate exceeded")
+
+    def body(self) -> dict[str, str]:
+        return {"__type": self.code, "message": self.message}

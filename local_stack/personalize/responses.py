@@ -18,9 +18,15 @@ status botocore's retry rules expect; ``InternalServerError`` 500) unless they g
 status answers the error name of that status. ``retry_after`` is not sent: Personalize sends no
 ``Retry-After``.
 
+Rate quotas (:mod:`local_stack.personalize.limits`, at the real values unless ``rate_limits`` says otherwise):
+GetRecommendations and GetPersonalizedRanking per campaign (or recommender) and per account, PutEvents per
+dataset group; a request over one is answered ``ThrottlingException`` (400, "Rate exceeded") before any
+injected fault or the operation sees it, and is kept in the request log like every other answer.
+
 Private paths (same server): ``GET /_local/health``; ``GET``/``POST``/``DELETE /_local/faults`` to list,
 queue (the arguments of :meth:`~local_stack.faults.FaultInjector.add`, the target also as ``operation``) or
-clear injected faults.
+clear injected faults; ``GET``/``POST``/``DELETE /_local/limits`` for the rate limits
+(:func:`local_stack.rate_limits.answer_admin`).
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
+from local_stack import rate_limits as limits
 from local_stack.faults import ADMIN_METHODS, Fault, FaultInjector, answer_admin
 from local_stack.loopback import JsonAnswer, JsonLoopbackServer, JsonRequest, JsonRequestHandler
 from local_stack.personalize.backend import PersonalizeBackend, RankedItems
@@ -49,8 +56,10 @@ from local_stack.personalize.exceptions import (
     STATUS_ERROR,
     ApiError,
     SerializationException,
+    ThrottlingException,
     UnknownOperationException,
 )
+from local_stack.personalize.limits import DEFAULT_RATE_LIMITS, counted
 from local_stack.personalize.recommender import InteractionModel
 
 logger = logging.getLogger(__name__)
@@ -77,8 +86,9 @@ class PersonalizeService:
         items: Mapping[str, Mapping[str, object]] | None = None,
         datasets: Iterable[str] | None = None,
         model: InteractionModel | None = None,
+        rate_limits: limits.Limits | None = None,
     ) -> None:
-        """Known resources.
+        """Known resources, and ``rate_limits`` over the real quotas (``local_stack.personalize.limits``).
 
         ``items`` seed the catalog (a stored PutItems record wins on restart); ``datasets`` None accepts any
         well-formed dataset ARN in PutItems/PutUsers; ``db_path`` None keeps state in memory, a file keeps it
@@ -105,6 +115,7 @@ class PersonalizeService:
             ("POST", "/personalize-ranking"): ("GetPersonalizedRanking", self._get_personalized_ranking),
         }
         self.faults = FaultInjector((name for name, _ in self._routes.values()), target_alias="operation")
+        self.limiter = limits.RateLimiter(DEFAULT_RATE_LIMITS, rate_limits)
 
     # --- configuration and inspection (the backend's) ------------------------------------------------
     def add_tracking_id(self, tracking_id: str) -> None:
@@ -166,6 +177,9 @@ class PersonalizeService:
         try:
             if route is None:
                 raise UnknownOperationException(f"The local Personalize has no {method} {path}.")
+            request = _request_object(body)
+            if self.limiter.take(*counted(route[0], request)) is not None:
+                raise ThrottlingException()
             fault = self.faults.take(route[0])
             if fault is not None:
                 time.sleep(fault.delay_seconds)
@@ -173,12 +187,12 @@ class PersonalizeService:
                     return self._closed_answer()
                 if fault.fails:
                     raise _injected_error(fault)
-            result = route[1](_request_object(body), request_id)
+            result = route[1](request, request_id)
             payload = json.dumps(result).encode() if result is not None else b""
         except ApiError as error:
             status, code, message = error.status, error.code, error.message
             headers["X-Amzn-ErrorType"] = error.code
-            payload = json.dumps({"message": error.message}).encode()
+            payload = json.dumps(error.body()).encode()
         except Exception as error:
             if self._closed:  # a slow (delayed) request outlived close()
                 return self._closed_answer()
@@ -203,6 +217,12 @@ class PersonalizeService:
         headers = {"Content-Type": "application/json"}
         if path == "/_local/health" and method == "GET":
             return 200, headers, b'{"status":"ok"}'
+        if path == "/_local/limits" and method in ADMIN_METHODS:
+            try:
+                answer = limits.answer_admin(self.limiter, method, json.loads(body or b"{}"))
+            except (ValueError, TypeError) as error:
+                return 400, headers, json.dumps({"message": str(error)}).encode()
+            return 200, headers, json.dumps(answer).encode()
         if path != "/_local/faults" or method not in ADMIN_METHODS:
             return 404, headers, json.dumps({"message": f"no {method} {path}"}).encode()
         try:

@@ -18,6 +18,7 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from local_stack import rate_limits
 from local_stack.faults import ADMIN_METHODS, Fault, FaultInjector, answer_admin
 from local_stack.loopback import (
     JsonAnswer,
@@ -26,7 +27,17 @@ from local_stack.loopback import (
     JsonRequestHandler,
     internal_error,
 )
+from local_stack.rate_limits import Limits, RateLimiter
 from local_stack.segment.backend import MESSAGE_TYPES, SegmentBackend, now_iso, parse_external_id
+from local_stack.segment.limits import DEFAULT_RATE_LIMITS, WORKSPACE, profile_throttled, tracking_throttled
+from local_stack.segment.paging import (
+    LIST_DEFAULT_LIMIT,
+    LIST_MAX_LIMIT,
+    TRAITS_DEFAULT_LIMIT,
+    TRAITS_MAX_LIMIT,
+    filter_events,
+    paged,
+)
 from local_stack.segment.store import SegmentStore
 
 log = logging.getLogger("local_stack.segment")
@@ -34,8 +45,6 @@ log = logging.getLogger("local_stack.segment")
 MAX_MESSAGE_BYTES = 32 * 1024  # Segment: 32 KB a message
 MAX_BATCH_BYTES = 500 * 1024  # Segment: 500 KB a batch request
 MAX_READ_BYTES = 4 * 1024 * 1024  # read (and discard) bodies up to this; larger ones close the connection
-TRAITS_DEFAULT_LIMIT, TRAITS_MAX_LIMIT = 10, 200  # Profile API: 10 traits unless ?limit= (up to 200)
-LIST_DEFAULT_LIMIT, LIST_MAX_LIMIT = 10, 100  # events and external_ids pages
 TRACKING_ENDPOINTS = {*MESSAGE_TYPES, "batch", "import"}  # /v1/import is the old name of /v1/batch
 PROFILE_RESOURCES = {"traits", "events", "external_ids", "metadata"}
 #: The APIs, the targets of injected faults.
@@ -183,8 +192,10 @@ class SegmentService:
         space_id: str = "local-space",
         access_token: str = "local-profile-token",  # noqa: S107 - a local fake token
         reject_unknown_write_keys: bool = True,
+        rate_limits: Limits | None = None,
     ) -> None:
-        """``reject_unknown_write_keys=False`` answers 200 and drops the batch, as the real API does."""
+        """``reject_unknown_write_keys=False`` answers 200 and drops the batch, as the real API does;
+        ``rate_limits`` overrides the real limits (``profile``, ``tracking``; None turns one off)."""
         self.write_keys = frozenset(write_keys)
         self.space_id = space_id
         self.access_token = access_token
@@ -192,6 +203,7 @@ class SegmentService:
         self.store = SegmentStore(db_path)
         self.backend = SegmentBackend(self.store)
         self.faults = FaultInjector(APIS, target_alias="api")
+        self.limiter = RateLimiter(DEFAULT_RATE_LIMITS, rate_limits)
         self._server: JsonLoopbackServer | None = None
         self._stopping = threading.Event()
 
@@ -276,9 +288,10 @@ class SegmentService:
         self.backend.set_traits(external_id, traits)
 
     def reset(self) -> None:
-        """Forget every message, profile and pending fault."""
+        """Forget every message, profile and pending fault; the starting rate limits, buckets full."""
         self.backend.reset()
         self.faults.clear()
+        self.limiter.reset()
 
     # -- request handling -----------------------------------------------------------------------------
 
@@ -322,6 +335,9 @@ class SegmentService:
         return None if status is None else _fault_response(fault, status)
 
     def _tracking(self, endpoint: str, headers: dict[str, str], raw: bytes | None) -> JsonAnswer:
+        wait = self.limiter.take(("tracking", WORKSPACE))
+        if wait is not None:
+            return tracking_throttled(wait)
         fault = self._take_fault("tracking")
         if fault is not None:
             return fault
@@ -348,6 +364,8 @@ class SegmentService:
     def _profile_api(
         self, segments: list[str], parts: Any, query: dict[str, str], headers: dict[str, str]
     ) -> JsonAnswer:
+        if self.limiter.take(("profile", segments[2] if len(segments) > 2 else "")) is not None:
+            return profile_throttled()  # per space, the space the path names
         fault = self._take_fault("profile")
         if fault is not None:
             return fault
@@ -374,11 +392,11 @@ class SegmentService:
             self.backend.events(profile_id) if resource == "events" else self.backend.external_ids(profile_id)
         )
         if resource == "events":
-            items = _filter_events(items, query)
+            items = filter_events(items, query)
         elif query.get("include"):
             wanted = {t.strip() for t in query["include"].split(",")}
             items = [i for i in items if i["type"] in wanted]
-        return _paged(items, query, url, "data", LIST_DEFAULT_LIMIT, LIST_MAX_LIMIT)
+        return paged(items, query, url, "data", LIST_DEFAULT_LIMIT, LIST_MAX_LIMIT)
 
     def _traits(self, profile_id: str, query: dict[str, str], url: str) -> JsonAnswer:
         traits, meta = self.backend.traits(profile_id)
@@ -401,7 +419,7 @@ class SegmentService:
             )
             for k in keys
         }
-        return _paged(list(values.items()), query, url, "traits", TRAITS_DEFAULT_LIMIT, TRAITS_MAX_LIMIT)
+        return paged(list(values.items()), query, url, "traits", TRAITS_DEFAULT_LIMIT, TRAITS_MAX_LIMIT)
 
     def _log(self, name: str, query: dict[str, str]) -> JsonAnswer:
         """``/_local/messages`` (stored messages) or ``/_local/arrivals`` (every arrival, before dedupe)."""
@@ -445,44 +463,12 @@ class SegmentService:
             except (ValueError, TypeError) as e:
                 return JsonAnswer(400, {"error": str(e)})
             return JsonAnswer(200, {"faults": [_listed(fault) for fault in pending]})
+        if path == ["limits"] and method in ADMIN_METHODS:
+            try:
+                return JsonAnswer(200, rate_limits.answer_admin(self.limiter, method, payload))
+            except (ValueError, TypeError) as e:
+                return JsonAnswer(400, {"error": str(e)})
         if route == ("POST", "reset"):
             self.reset()
             return JsonAnswer(200, {"ok": True})
         return JsonAnswer(404, {"error": f"no admin route for {method} /_local/{'/'.join(path)}"})
-
-
-def _filter_events(events: list[dict[str, Any]], query: dict[str, str]) -> list[dict[str, Any]]:
-    def name(e: dict[str, Any]) -> str:
-        return str(e.get("event") or e["type"])
-
-    if query.get("include"):
-        wanted = {n.strip() for n in query["include"].split(",")}
-        events = [e for e in events if name(e) in wanted]
-    if query.get("exclude"):
-        unwanted = {n.strip() for n in query["exclude"].split(",")}
-        events = [e for e in events if name(e) not in unwanted]
-    if query.get("sort", "desc").lower() != "asc":
-        events = list(reversed(events))
-    return events
-
-
-def _paged(
-    items: list[Any], query: dict[str, str], url: str, key: str, default_limit: int, max_limit: int
-) -> JsonAnswer:
-    """One page of ``items``; ``next`` is an opaque offset cursor. Trait items are (name, value) pairs."""
-    try:
-        limit = int(query.get("limit") or default_limit)
-        offset = int(query.get("next") or 0)
-    except ValueError:
-        return _profile_error(400, "validation_error", "limit and next must be integers")
-    if not 1 <= limit <= max_limit:
-        return _profile_error(400, "validation_error", f"limit must be between 1 and {max_limit}")
-    if offset < 0:
-        return _profile_error(400, "validation_error", "next is not a valid cursor")
-    page = items[offset : offset + limit]
-    has_more = offset + limit < len(items)
-    body: dict[str, Any] = {key: dict(page) if key == "traits" else page}
-    body["cursor"] = {"url": url, "has_more": has_more, "next": str(offset + limit) if has_more else ""}
-    if key == "traits":
-        body["cursor"]["limit"] = limit
-    return JsonAnswer(200, body)

@@ -28,13 +28,9 @@ How it fits together:
   mode the sandboxes reach Step Functions through moto's server on loopback, which shares this process's
   backends (``AWS_ENDPOINT_URL``), and DynamoDB and Secrets Manager through a moto of their own in another
   process (:mod:`local_stack.lambda_runtime.aws_services`), where ``prepare`` creates them too.
-* ``skip_retry_waits`` records the backoff waits of moto's retrier in :attr:`LocalEngine.retry_waits` and
-  those of the functions' SDK retries in :attr:`LocalEngine.sdk_retry_waits` instead of sleeping them;
-  every retry still happens and the ASL stays as deployed. ``fast`` (on by default) removes moto's
-  per-execution and per-task overheads.
-
-Both switches, and :meth:`LocalEngine.dead_letters`, rest on moto and botocore internals, each listed with
-why and what an upgrade breaks in :mod:`local_stack.stepfunctions.moto_patches` (moto is pinned).
+* ``skip_retry_waits`` records retry waits (:attr:`LocalEngine.retry_waits`, ``sdk_retry_waits``) instead
+  of sleeping them, every retry still made; ``fast`` removes moto's overheads; each execution's clock
+  counts what is recorded (:mod:`.execution_clock`). The moto internals: :mod:`.moto_patches` (moto pinned).
 """
 
 from __future__ import annotations
@@ -45,8 +41,9 @@ import os
 import threading
 import time
 from collections.abc import Callable, Mapping, MutableSet, Sequence
-from typing import Any, TextIO
+from typing import Any, TextIO, cast
 
+from local_stack.environment import SavedEnvironment
 from local_stack.lambda_runtime import stdout
 from local_stack.lambda_runtime.aws_services import MotoProcess
 from local_stack.lambda_runtime.configuration import default_modules, function_configs, template_limits
@@ -63,12 +60,11 @@ from local_stack.resources import (
     default_environment,
     function_arn,
 )
-from local_stack.stepfunctions import execution_clock
+from local_stack.stepfunctions.execution_clock import ExecutionClocks
 from local_stack.stepfunctions.forgetting import drop_execution
 from local_stack.stepfunctions.moto_patches import MotoPatches, queued_message_bodies
 from segment_personalize import dead_letters
 from state_machines import ASL_PATH, DEAD_LETTER_QUEUE_PLACEHOLDER, FUNCTION_PLACEHOLDERS, substitute
-from state_machines.budget import EXPRESS_LIMIT_SECONDS
 
 #: Variables removed while the engine runs, so moto (not some other endpoint) answers Step Functions and SQS.
 _UNSET_WHILE_RUNNING = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SFN", "AWS_ENDPOINT_URL_SQS", "AWS_PROFILE")
@@ -83,9 +79,12 @@ _QUIET_LOGGERS = {
 
 #: How often a fast :meth:`LocalEngine.wait` looks at an execution that has not been reported ended.
 _ENDED_RECHECK = 0.25
-#: How long an execution of each workflow type may run: Express 5 minutes (state_machines/budget.py has
-#: the source); Standard a year, which no local run approaches.
-WORKFLOW_LIMITS: dict[str, float | None] = {"STANDARD": None, "EXPRESS": float(EXPRESS_LIMIT_SECONDS)}
+
+
+def _template_timeout(function: str) -> float:
+    """A function's timeout as deployed (the Globals' for one outside the template)."""
+    limits = template_limits()
+    return limits.get(function, limits[""])[0]
 
 
 class ExecutionTimeout(TimeoutError):
@@ -139,11 +138,8 @@ class LocalEngine:
         machine's type; an EXPRESS execution stops at 300 s of its clock
         (:mod:`~local_stack.stepfunctions.execution_clock`), which :attr:`execution_seconds` keeps.
         """
-        if workflow_type not in WORKFLOW_LIMITS:
-            raise ValueError(f"workflow_type must be one of {sorted(WORKFLOW_LIMITS)}, got {workflow_type!r}")
-        self.workflow_type = workflow_type
-        #: executionArn -> the seconds it took as AWS would count them (recorded waits and timeouts included)
-        self.execution_seconds: dict[str, float] = {}
+        self.workflow_type, self.clocks = workflow_type, ExecutionClocks(workflow_type, _template_timeout)
+        self.execution_seconds = self.clocks.seconds  # executionArn -> seconds as AWS would count them
         if runtime not in RUNTIMES:
             raise ValueError(f"runtime must be one of {RUNTIMES}, got {runtime!r}")
         self.runtime_kind, self.warm_sandboxes = runtime, warm_sandboxes
@@ -154,10 +150,9 @@ class LocalEngine:
         self._prepare, self.machine_name, self.skip_retry_waits = prepare, machine_name, skip_retry_waits
         self.asl_path = os.fspath(asl_path)
         self.environment = {**default_environment(region, machine_name), **dict(env or {})}
-        #: The functions' modules: those that run (inprocess), or read-only copies (process).
-        self.functions: dict[str, Any] | SandboxedModules = {}
+        self.functions: dict[str, Any] | SandboxedModules = {}  # those that run, or read-only (process)
+        # the waits recorded instead of slept (skip_retry_waits): moto's Retry, the functions' SDK retries
         self.retry_waits: list[float] = []
-        #: Backoff waits of the functions' AWS SDK retries, recorded instead of slept (skip_retry_waits).
         self.sdk_retry_waits: list[float] = []
         self._runtime: Runtime | None = None
         self._moto_server: Any = None
@@ -165,16 +160,12 @@ class LocalEngine:
         self._server: InvokeServer | None = None
         self.state_machine_arn = self.dead_letter_queue_url = self.moto_url = ""
         self.function_arns = {function: function_arn(function, region) for function in self.modules}
-        self._mock: Any = None
-        self._saved_env: dict[str, str | None] = {}
-        self._sfn: Any = None
-        self._sqs: Any = None
-        self._opened, self._quiet_moto = False, quiet_moto
+        self._mock = self._sfn = self._sqs = cast(Any, None)
+        self._environment = SavedEnvironment()
+        self._opened, self._quiet_moto, self.fast = False, quiet_moto, fast
         self._saved_log_levels: dict[str, int] = {}
-        self.fast = fast
         self._moto_patches: MotoPatches | None = None
-        self._ended: set[str] = set()
-        self._ended_changed = threading.Condition()
+        self._ended, self._ended_changed = set[str](), threading.Condition()
         #: ARNs :meth:`forget` dropped from moto, whose names stay taken (a replay's: ``RunStore.forgotten``)
         self.forgotten: MutableSet[str] = set()
 
@@ -223,19 +214,19 @@ class LocalEngine:
     def _open(self) -> None:
         from moto import mock_aws
 
-        self._set_environment(self.environment, unset=_UNSET_WHILE_RUNNING)
+        self._environment.set(self.environment, unset=_UNSET_WHILE_RUNNING)
         self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
         self._mock.start()
         self._moto_patches = MotoPatches(
             skip_retry_waits=self.skip_retry_waits,
             fast=self.fast,
-            record_retry_wait=self._record_retry_wait,
-            record_sdk_retry_wait=self._record_sdk_retry_wait,
+            record_retry_wait=self.clocks.also_recorded(self.retry_waits.append),
+            record_sdk_retry_wait=self.clocks.also_recorded(self.sdk_retry_waits.append),
             on_terminated=self._execution_ended,
             forgotten=lambda arn: arn in self.forgotten,
-            lambda_client=DirectLambdaClient(lambda: self.runtime, timed_out=self._timed_out),
-            execution_limit=lambda: WORKFLOW_LIMITS[self.workflow_type],
-            on_program_end=self._program_ended,
+            lambda_client=DirectLambdaClient(lambda: self.runtime, timed_out=self.clocks.timed_out),
+            execution_limit=lambda: self.clocks.limit,
+            on_program_end=self.clocks.ended,
         )
         self._moto_patches.install()
         if self._quiet_moto:
@@ -250,16 +241,16 @@ class LocalEngine:
         if self.runtime_kind == "process":  # DynamoDB and Secrets Manager on a core of their own
             self.aws_services = MotoProcess()
             self.aws_services.start()
-            self._set_environment(self.aws_services.endpoint_env())
+            self._environment.set(self.aws_services.endpoint_env())
         if self._prepare is not None:
             extra = dict(self._prepare(session) or {})
             self.environment.update(extra)
-            self._set_environment(extra)
+            self._environment.set(extra)
         self._create_queue()
         self._runtime = self._start_runtime()
         self._server = InvokeServer(self._runtime)  # a fresh one: a stopped server cannot start again
         self._server.start()
-        self._set_environment({"AWS_ENDPOINT_URL_LAMBDA": self._server.url})
+        self._environment.set({"AWS_ENDPOINT_URL_LAMBDA": self._server.url})
         self._create_state_machine()
 
     def _start_runtime(self) -> Runtime:
@@ -354,27 +345,9 @@ class LocalEngine:
             if self._mock is not None:
                 self._mock.stop()
                 self._mock = None
-            self._restore_environment()
+            self._environment.restore()
             with LocalEngine._open_lock:
                 LocalEngine._open_engine = None
-
-    def _set_environment(self, values: Mapping[str, str], unset: tuple[str, ...] = ()) -> None:
-        """Set ``values`` and remove ``unset`` (unless given a value), remembering what was there."""
-        for key in (*unset, *values):
-            if key not in self._saved_env:
-                self._saved_env[key] = os.environ.get(key)
-        for key in unset:
-            if key not in values:
-                os.environ.pop(key, None)
-        os.environ.update(values)
-
-    def _restore_environment(self) -> None:
-        for key, value in self._saved_env.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        self._saved_env.clear()
 
     # --- running -----------------------------------------------------------------------------------------
     def start(self, event: Mapping[str, Any], name: str | None = None) -> str:
@@ -440,24 +413,6 @@ class LocalEngine:
     def _told_when_ended(self) -> bool:
         """Whether moto tells the engine when an execution ends (the ``fast`` speed-ups, while open)."""
         return self._moto_patches is not None and self._moto_patches.fast
-
-    # --- the executions' clocks (execution_clock) -----------------------------------------------------------
-    def _record_retry_wait(self, seconds: float) -> None:
-        self.retry_waits.append(seconds)
-        execution_clock.record(seconds)
-
-    def _record_sdk_retry_wait(self, seconds: float) -> None:
-        self.sdk_retry_waits.append(seconds)
-        execution_clock.record(seconds)
-
-    def _timed_out(self, function: str, seconds: float) -> None:
-        """An invocation stopped at its (maybe shortened) timeout: on AWS it lasts the template's."""
-        template_timeout, _ = template_limits().get(function, template_limits()[""])
-        execution_clock.record(template_timeout - seconds)
-
-    def _program_ended(self, env: Any, clock: execution_clock.ExecutionClock) -> None:
-        execution = env.states.context_object.context_object_data.get("Execution", {})
-        self.execution_seconds[str(execution.get("Id"))] = clock.seconds
 
     def _execution_ended(self, execution_arn: str) -> None:
         with self._ended_changed:

@@ -29,7 +29,13 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["ClockedThread", "ExecutionClock", "record", "timed_eval"]
+from state_machines.budget import EXPRESS_LIMIT_SECONDS
+
+__all__ = ["WORKFLOW_LIMITS", "ClockedThread", "ExecutionClock", "ExecutionClocks", "record", "timed_eval"]
+
+#: How long an execution of each workflow type may run: Express 5 minutes (``state_machines/budget.py`` has
+#: the source); Standard a year, which no local run approaches.
+WORKFLOW_LIMITS: dict[str, float | None] = {"STANDARD": None, "EXPRESS": float(EXPRESS_LIMIT_SECONDS)}
 
 _local = threading.local()
 
@@ -126,3 +132,34 @@ def timed_eval(
         on_end(env, clock)
 
     return program_eval
+
+
+class ExecutionClocks:
+    """The engine's side of the clocks: its workflow type's limit, each ended execution's seconds, and what
+    its runtime and retries tell it. ``template_timeout(function)``: the function's timeout as deployed."""
+
+    def __init__(self, workflow_type: str, template_timeout: Callable[[str], float]) -> None:
+        if workflow_type not in WORKFLOW_LIMITS:
+            raise ValueError(f"workflow_type must be one of {sorted(WORKFLOW_LIMITS)}, got {workflow_type!r}")
+        self.limit = WORKFLOW_LIMITS[workflow_type]
+        #: executionArn -> the seconds it took as AWS would count them (recorded waits and timeouts included)
+        self.seconds: dict[str, float] = {}
+        self._template_timeout = template_timeout
+
+    @staticmethod
+    def also_recorded(keep: Callable[[float], None]) -> Callable[[float], None]:
+        """``keep`` for a wait recorded instead of slept, which also goes on the running execution's clock."""
+
+        def recorded(seconds: float) -> None:
+            keep(seconds)
+            record(seconds)
+
+        return recorded
+
+    def timed_out(self, function: str, seconds: float) -> None:
+        """An invocation stopped at its (maybe shortened) timeout: on AWS it lasts the template's."""
+        record(self._template_timeout(function) - seconds)
+
+    def ended(self, env: Any, clock: ExecutionClock) -> None:
+        execution = env.states.context_object.context_object_data.get("Execution", {})
+        self.seconds[str(execution.get("Id"))] = clock.seconds

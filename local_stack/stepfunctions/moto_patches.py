@@ -15,22 +15,27 @@ restores. On an upgrade, read each row's ``breaks_on_upgrade`` against the new c
 
 from __future__ import annotations
 
-import contextlib
-import copy
-import datetime
-import enum
 import functools
 import json
 import pkgutil
 import threading
-import time
 from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
 
 from local_stack.stepfunctions import forgetting
 from local_stack.stepfunctions.execution_clock import ClockedThread, ExecutionClock, timed_eval
-from local_stack.stepfunctions.json_copy import json_deepcopy
 from local_stack.stepfunctions.parsed_programs import evaluation_entrypoint, parsed_program
+from local_stack.stepfunctions.replacements import (
+    FastCopyModule,
+    RecordingTime,
+    cached_jsonpath_parser,
+    client_timestamp,
+    lambda_service_errors,
+    moto_json_value,
+    moto_task_client,
+    reported_error_name,
+    url_pattern_matches,
+)
 
 __all__ = ["PATCHES", "READS", "MotoPatches", "RecordingTime", "parsed_program", "queued_message_bodies"]
 
@@ -157,7 +162,7 @@ PATCHES: tuple[Internal, ...] = (
         replaces="moto's task client factory: a new boto3 session and client (models from JSON) per task",
         why="one client per (region, service), built as moto does, kept-alive pool; Lambda: the engine's "
         "runtime called in process, the Invoke API's answers without HTTP (lambda_runtime.direct_client)",
-        breaks="moto building clients differently (_moto_task_client copies it), or in another module",
+        breaks="moto building clients differently (moto_task_client copies it), or in another module",
     ),
     Internal(
         "moto.core.models.botocore_stubber.process_request",
@@ -204,8 +209,6 @@ READS: tuple[Internal, ...] = (
 _LABELLED = frozenset(patch.target for patch in PATCHES)
 _ABSENT = object()  # what an instance attribute that shadows its class's method is saved as
 _LOOPBACK = ("http://127.0.0.1:", "http://localhost:")
-#: Connections kept alive per task client: at least as many as executions run at once.
-_TASK_POOL_CONNECTIONS = 128
 _SNAKE = {"DescribeExecution": "describe_execution", "GetExecutionHistory": "get_execution_history"}
 
 
@@ -254,9 +257,9 @@ class MotoPatches:
         for target, value in forgetting.replacements(self._forgotten):
             self._replace(target, value)
         target = f"{_TASK}.state_task_lambda.StateTaskLambda._from_error"
-        self._replace(target, _lambda_service_errors(pkgutil.resolve_name(target)))
+        self._replace(target, lambda_service_errors(pkgutil.resolve_name(target)))
         self._replace(f"{_ASL}.component.state.exec.execute_state.Thread", ClockedThread)
-        self._replace(f"{_ASL}.component.state.fail.state_fail.CustomErrorName", _reported_error_name())
+        self._replace(f"{_ASL}.component.state.fail.state_fail.CustomErrorName", reported_error_name())
         program = f"{_ASL}.component.program.program.Program.eval"
         self._replace(
             program, timed_eval(pkgutil.resolve_name(program), self._execution_limit, self._on_program_end)
@@ -275,10 +278,10 @@ class MotoPatches:
             evaluation_entrypoint,
         )
         for module in _DEEPCOPY_USERS:
-            self._replace(f"{module}.copy", _FastCopyModule())
+            self._replace(f"{module}.copy", FastCopyModule())
         for module in _JSONPATH_USERS:
             parse = f"{module}.parse"
-            self._replace(parse, _cached_jsonpath_parser(pkgutil.resolve_name(parse)))
+            self._replace(parse, cached_jsonpath_parser(pkgutil.resolve_name(parse)))
         terminated = "moto.stepfunctions.parser.backend.execution.BaseExecutionWorkerCommunication.terminated"
         self._replace(terminated, self._terminated_hook(pkgutil.resolve_name(terminated)))
         for module in _CLIENT_USERS:
@@ -316,7 +319,7 @@ class MotoPatches:
             isinstance(prefix, str) and sample.startswith(prefix)
             for prefix in responses_mock.passthru_prefixes
         )
-        if not passed_through or any(_url_pattern_matches(response, sample) for response in registered):
+        if not passed_through or any(url_pattern_matches(response, sample) for response in registered):
             return
         moto_on_request = responses_mock._on_request
 
@@ -360,7 +363,7 @@ class MotoPatches:
             with self._clients_lock:
                 client = self._clients.get(key)
                 if client is None:
-                    client = self._clients[key] = _moto_task_client(region, service)
+                    client = self._clients[key] = moto_task_client(region, service)
         return client
 
     def read(self, client: Any, operation: str, execution_arn: str, account: str, region: str) -> Any:
@@ -379,7 +382,7 @@ class MotoPatches:
         except Exception:  # noqa: BLE001 - ExecutionDoesNotExist & co: the API call raises them properly
             return None
         shape = client.meta.service_model.operation_model(operation).output_shape
-        body = json.dumps(result, default=_moto_json_value)
+        body = json.dumps(result, default=moto_json_value)
         return self._parser._parse_shape(shape, json.loads(body))
 
     @functools.cached_property
@@ -387,7 +390,7 @@ class MotoPatches:
         from botocore.parsers import ResponseParserFactory
 
         parser: Any = ResponseParserFactory().create_parser("json")
-        parser._timestamp_parser = _client_timestamp
+        parser._timestamp_parser = client_timestamp
         return parser
 
 
@@ -397,142 +400,3 @@ def queued_message_bodies(account: str, region: str, queue_name: str) -> list[st
 
     queue = sqs_backends[account][region].get_queue(queue_name)
     return [message.body for message in list(queue._messages)]
-
-
-def _lambda_service_errors(moto_from_error: Callable[..., Any]) -> Callable[..., Any]:
-    """``StateTaskLambda._from_error`` with a ClientError of the Lambda service named ``Lambda.<code>``,
-    as Step Functions names it: "When Lambda exceeds the maximum number of invocations, the reported error
-    will be ``Lambda.TooManyRequestsException``"
-    (https://docs.aws.amazon.com/step-functions/latest/dg/concepts-error-handling.html). The cause is the
-    service's message and response details, as moto's own Lambda service integration writes them."""
-    from botocore.exceptions import ClientError
-    from moto.stepfunctions.parser.api import HistoryEventType, LambdaFunctionFailedEventDetails
-    from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
-    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import FailureEvent
-    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
-        state_task_service_lambda,
-    )
-
-    def from_error(state: Any, env: Any, ex: Exception) -> Any:
-        if not isinstance(ex, ClientError):
-            return moto_from_error(state, env, ex)
-        service_task = state_task_service_lambda.StateTaskServiceLambda
-        error, cause = service_task._error_cause_from_client_error(ex)
-        details: Any = {  # an EventDetails (a TypedDict of every kind of details, all optional)
-            "lambdaFunctionFailedEventDetails": LambdaFunctionFailedEventDetails(error=error, cause=cause)
-        }
-        return FailureEvent(
-            env=env,
-            error_name=CustomErrorName(error),
-            event_type=HistoryEventType.LambdaFunctionFailed,
-            event_details=details,
-        )
-
-    return from_error
-
-
-def _reported_error_name() -> type:
-    """moto's CustomErrorName without its check of the prefix: any error a Fail state passes on."""
-    from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
-    from moto.stepfunctions.parser.asl.component.common.error_name.error_name import ErrorName
-
-    class ReportedErrorName(CustomErrorName):
-        def __init__(self, error_name: str | None) -> None:
-            ErrorName.__init__(self, error_name=error_name)
-
-    return ReportedErrorName
-
-
-class RecordingTime:
-    """Stands in for the ``time`` module of moto's retrier and of botocore's endpoint: records each wait
-    instead of sleeping it."""
-
-    def __init__(self, record: Callable[[float], None]) -> None:
-        self._record = record
-
-    def sleep(self, seconds: float) -> None:
-        self._record(float(seconds))
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(time, name)
-
-
-class _FastCopyModule:
-    """Stands in for the ``copy`` module in moto's interpreter modules: :func:`json_deepcopy` as deepcopy."""
-
-    deepcopy = staticmethod(json_deepcopy)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(copy, name)
-
-
-def _cached_jsonpath_parser(parse: Callable[[str], Any]) -> Callable[[str], Any]:
-    """``parse`` remembered per path: jsonpath_ng builds a PLY parser for every call, and its parsed paths
-    hold no state (``find`` and ``update_or_create`` only read them)."""
-    return functools.lru_cache(maxsize=1024)(parse)
-
-
-def _url_pattern_matches(response: Any, url: str) -> bool:
-    """Whether a ``responses`` registration (moto's are compiled patterns) would answer ``url``."""
-    pattern = getattr(response, "url", None)
-    if isinstance(pattern, str):
-        return url.startswith(pattern.split("?", 1)[0])
-    return bool(pattern is not None and hasattr(pattern, "match") and pattern.match(url))
-
-
-def _moto_epoch(value: Any) -> Any:
-    """A timestamp as moto's JSON serializer writes it: epoch seconds, truncated to milliseconds."""
-    from botocore.utils import parse_to_aware_datetime
-    from moto.core.serialize import TimestampSerializer
-
-    if isinstance(value, str):
-        with contextlib.suppress(ValueError):
-            value = datetime.datetime.fromisoformat(value)  # moto's history: 2026-11-01T09:00:00.123Z
-    return TimestampSerializer._timestamp_unixtimestamp(parse_to_aware_datetime(value))
-
-
-def _client_timestamp(value: Any) -> Any:
-    """What the client's parser makes of the timestamp moto would have written for ``value``."""
-    from botocore.utils import parse_timestamp
-
-    return parse_timestamp(_moto_epoch(value))
-
-
-def _moto_json_value(value: Any) -> Any:
-    """What moto's JSON serializer writes for values json cannot: epoch seconds (ms precision) for a
-    datetime, the value of an enum."""
-    if isinstance(value, datetime.datetime):
-        return _moto_epoch(value)
-    if isinstance(value, enum.Enum):
-        return value.value
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")
-
-
-def _moto_task_client(region: str, service: str) -> Any:
-    """A client as moto's ``boto_client_for`` builds it, with a pool for concurrent executions."""
-    import boto3
-    from botocore import UNSIGNED
-    from botocore.config import Config
-    from moto.core.models import botocore_stubber
-    from moto.settings import moto_server_port
-    from moto.stepfunctions.parser.asl.component.common.timeouts.timeout import TimeoutSeconds
-
-    kwargs: dict[str, Any] = {}
-    if not botocore_stubber.enabled:
-        kwargs["endpoint_url"] = f"http://localhost:{moto_server_port()}"
-    return boto3.session.Session().client(  # type: ignore[call-overload]
-        service,
-        aws_access_key_id="ak",
-        region_name=region,
-        aws_secret_access_key="sk",  # noqa: S106 - the dummy credentials moto uses itself
-        config=Config(
-            parameter_validation=False,
-            retries={"max_attempts": 0, "total_max_attempts": 1},
-            connect_timeout=TimeoutSeconds.DEFAULT_TIMEOUT_SECONDS,
-            read_timeout=TimeoutSeconds.DEFAULT_TIMEOUT_SECONDS,
-            max_pool_connections=_TASK_POOL_CONNECTIONS,
-            # the invoke server checks no signature: Lambda invokes go unsigned (SQS reaches moto signed)
-            **({"signature_version": UNSIGNED} if service == "lambda" else {}),
-        ),
-        **kwargs,
-    )

@@ -29,6 +29,7 @@ class Reply:
     status: int = 200
     body: Any = field(default_factory=dict)
     delay: float = 0.0
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 class LoopbackServer:
@@ -61,6 +62,8 @@ class LoopbackServer:
                     self.send_response(reply.status)
                     self.send_header("Content-Type", "application/json")
                     self.send_header("Content-Length", str(len(payload)))
+                    for name, value in reply.headers.items():
+                        self.send_header(name, value)
                     self.end_headers()
                     self.wfile.write(payload)
                 except (BrokenPipeError, ConnectionResetError):
@@ -81,8 +84,10 @@ class LoopbackServer:
         host, port = self.httpd.server_address[:2]
         return f"http://{host!s}:{port}"
 
-    def reply(self, status: int = 200, body: Any = None, delay: float = 0.0) -> None:
-        self.replies.append(Reply(status, {} if body is None else body, delay))
+    def reply(
+        self, status: int = 200, body: Any = None, delay: float = 0.0, headers: dict[str, str] | None = None
+    ) -> None:
+        self.replies.append(Reply(status, {} if body is None else body, delay, dict(headers or {})))
 
     def __enter__(self) -> LoopbackServer:
         self.thread.start()

@@ -77,6 +77,13 @@ def entry_start_fails_one_in_five(module: Any) -> None:
     module.sfn = _FailingStarts(module.sfn)
 
 
+def entry_skips_order_completed(module: Any) -> None:
+    """The entry function reads INTERACTION_EVENTS without Order Completed: it answers every order skipped
+    and starts nothing for it (Validate still has the whole list)."""
+    events = [name for name in module.settings.interaction_events if name != "Order Completed"]
+    module.settings = module.settings.model_copy(update={"interaction_events": events})
+
+
 def track_first_batch_only(module: Any) -> None:
     """Track sends only the first PutEvents call of a message (10 events) and says it sent them all."""
     original = module.track
@@ -132,6 +139,7 @@ HANDLER_BUGS: dict[str, tuple[str, str]] = {
     "Validate keeps only the first product of an order": ("validate", f"{_HERE}:validate_first_product_only"),
     "Validate rejects every Order Completed": ("validate", f"{_HERE}:validate_rejects_order_completed"),
     "StartExecution fails for one message in five": ("entry", f"{_HERE}:entry_start_fails_one_in_five"),
+    "Entry skips every Order Completed": ("entry", f"{_HERE}:entry_skips_order_completed"),
     "Track sends only the first PutEvents batch": ("track", f"{_HERE}:track_first_batch_only"),
     "SyncProfile never flushes": ("sync_profile", f"{_HERE}:sync_profile_never_flushes"),
     "SyncProfile is not idempotent": ("sync_profile", f"{_HERE}:sync_profile_not_idempotent"),

@@ -83,7 +83,16 @@ def test_each_function_gets_exactly_its_settings(validation: Validation) -> None
     assert "SEGMENT_WRITE_KEY" not in variables
     assert variables["SEGMENT_WRITE_KEY_SECRET_ARN"] == {"Ref": "SegmentWriteKeySecret"}
     entry = validation.resolved("base").properties("EntryFunction")["Environment"]["Variables"]
-    assert set(entry) - GLOBAL_ENV == {"STATE_MACHINE_ARN", "DEAD_LETTER_QUEUE_URL"}
+    assert set(entry) - GLOBAL_ENV == {
+        "STATE_MACHINE_ARN",
+        "DEAD_LETTER_QUEUE_URL",
+        "INTERACTION_EVENTS",
+        "START_EVERY_MESSAGE",
+    }
+    # Validate's list, from the same parameter
+    raw = {name: props(validation.template, name)["Environment"]["Variables"] for name in FUNCTIONS.values()}
+    assert raw["EntryFunction"]["INTERACTION_EVENTS"] == raw["ValidateFunction"]["INTERACTION_EVENTS"]
+    assert raw["EntryFunction"]["INTERACTION_EVENTS"] == {"Ref": "InteractionEvents"}
 
 
 def test_a_missing_setting_is_refused() -> None:

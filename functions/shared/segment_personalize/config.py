@@ -17,6 +17,7 @@ from typing import Annotated, Any, Self, TypeVar
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
@@ -93,6 +94,28 @@ def _csv(value: Any) -> Any:
     return value
 
 
+def _not_empty(value: list[str]) -> list[str]:
+    if not value:
+        raise ValueError("must list at least one entry")
+    return value
+
+
+#: Read by entry (to skip what can never be an interaction) and validate: one setting, one parsing.
+InteractionEvents = Annotated[
+    list[str],
+    BeforeValidator(_csv),
+    AfterValidator(_not_empty),
+    Field(
+        alias="INTERACTION_EVENTS",
+        default_factory=lambda: _csv(DEFAULT_INTERACTION_EVENTS),
+        description=(
+            "Comma-separated track event names that are interactions; other events are ignored (by entry, "
+            "which then starts no execution for them, unless START_EVERY_MESSAGE)."
+        ),
+    ),
+]
+
+
 class Settings(BaseModel):
     """Base: fields are read from environment variables named by their alias.
 
@@ -116,6 +139,16 @@ class EntrySettings(Settings):
             "object, no messageId, too large), with its reason, instead of failing the invoke."
         ),
     )
+    interaction_events: InteractionEvents
+    start_every_message: bool = Field(
+        alias="START_EVERY_MESSAGE",
+        default=False,
+        description=(
+            "Start an execution for every message, also those that can never be interactions (identify, "
+            "page, screen, group, alias, track events not in INTERACTION_EVENTS), so that each shows in the "
+            "console as Ignored; by default entry answers them `skipped` and starts nothing."
+        ),
+    )
 
     @field_validator("state_machine_arn")
     @classmethod
@@ -128,11 +161,7 @@ class EntrySettings(Settings):
 
 
 class ValidateSettings(Settings):
-    interaction_events: list[str] = Field(
-        alias="INTERACTION_EVENTS",
-        default_factory=lambda: _csv(DEFAULT_INTERACTION_EVENTS),
-        description="Comma-separated track event names that are interactions; other events are ignored.",
-    )
+    interaction_events: InteractionEvents
     item_id_paths: list[str] = Field(
         alias="ITEM_ID_PATHS",
         default_factory=lambda: _csv(DEFAULT_ITEM_ID_PATHS),
@@ -149,14 +178,8 @@ class ValidateSettings(Settings):
         ),
     )
 
-    _split = field_validator("interaction_events", "item_id_paths", mode="before")(_csv)
-
-    @field_validator("interaction_events", "item_id_paths")
-    @classmethod
-    def _not_empty(cls, value: list[str]) -> list[str]:
-        if not value:
-            raise ValueError("must list at least one entry")
-        return value
+    _split = field_validator("item_id_paths", mode="before")(_csv)
+    _item_id_paths_not_empty = field_validator("item_id_paths")(_not_empty)
 
     @field_validator("item_id_paths")
     @classmethod

@@ -67,7 +67,9 @@ class PersonalizeRejected(SegmentPersonalizeError):
 
 # --- Segment -------------------------------------------------------------------------------------------
 class ProfileApiThrottled(SegmentPersonalizeError):
-    """Segment's Profile API answered 429."""
+    """Segment's Profile API answered 429 (``rate_limit_error``: over the space's 100 requests/s,
+    https://segment.com/docs/unify/profile-api/). Back-pressure, not an outage: apart from
+    ``ProfileApiUnavailable`` so that the state machine can give it a longer, jittered retry."""
 
 
 class ProfileApiUnavailable(SegmentPersonalizeError):

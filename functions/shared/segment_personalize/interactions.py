@@ -21,8 +21,8 @@ from segment_personalize.segment_events import (
     TrackMessage,
     cap,
     json_type,
+    never_an_interaction,
     parse_message,
-    show,
 )
 
 
@@ -49,10 +49,10 @@ def validate_payload(payload: object, settings: ValidateSettings) -> ValidateRes
 
 def validate_message(message: SegmentMessage, settings: ValidateSettings) -> ValidateResult:
     """Accept ``message`` with its interactions, or ignore it with a reason; raises InvalidSegmentEvent."""
-    if not isinstance(message, TrackMessage):
-        return _ignored(message, settings, f"{message.type} messages are not interactions")
-    if message.event not in settings.interaction_events:
-        return _ignored(message, settings, f"event {show(message.event)} is not in INTERACTION_EVENTS")
+    reason = never_an_interaction(message, settings.interaction_events)
+    if reason is not None:
+        return _ignored(message, settings, reason)
+    assert isinstance(message, TrackMessage)  # never_an_interaction says so
     items = find_items(message.properties, settings.item_id_paths)
     if not items:
         return _ignored(message, settings, cap(f"no item id at {', '.join(settings.item_id_paths)}"))

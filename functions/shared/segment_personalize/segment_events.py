@@ -9,7 +9,7 @@ wrong, short enough to show in the Step Functions console (never an echo of a la
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -176,6 +176,17 @@ SegmentMessage = Annotated[
     Field(discriminator="type"),
 ]
 _ADAPTER: TypeAdapter[SegmentMessage] = TypeAdapter(SegmentMessage)
+
+
+def never_an_interaction(message: SegmentMessage, interaction_events: Sequence[str]) -> str | None:
+    """Why a valid ``message`` can never be an interaction, whatever its properties: it is not a track, or
+    its event is not in ``interaction_events`` (INTERACTION_EVENTS); None when it may be one. Validate
+    ignores such a message with this reason; entry does not start an execution for it."""
+    if not isinstance(message, TrackMessage):
+        return f"{message.type} messages are not interactions"
+    if message.event not in interaction_events:
+        return f"event {show(message.event)} is not in INTERACTION_EVENTS"
+    return None
 
 
 def parse_message(raw: object) -> SegmentMessage:

@@ -54,7 +54,11 @@ def test_replay_json_streams_one_record_per_line_in_input_order_then_the_totals(
     records, totals = _replay_json(argv, capsys)
     assert [r["line"] for r in records] == list(range(1, len(lines) + 1))
     outcomes = [r["outcome"] for r in records]
-    assert outcomes == ["ignored", "tracked", "tracked", "tracked", "rejected", "rejected", "ignored"]
+    # the identify and the page can never be interactions: skipped by the entry function, no execution
+    assert outcomes == ["skipped", "tracked", "tracked", "tracked", "rejected", "rejected", "skipped"]
+    assert records[0]["executionName"] is None
+    assert records[0]["reason"] == "identify messages are not interactions"
+    assert records[6]["reason"] == "page messages are not interactions"
     assert records[1]["itemsTracked"] == 1
     assert records[1]["executionName"] == load_event("track_sku")["messageId"]
     assert records[2]["itemsTracked"] == len(order["properties"]["products"])
@@ -67,6 +71,8 @@ def test_replay_json_streams_one_record_per_line_in_input_order_then_the_totals(
     assert totals["tracked"] == 2
     assert totals["duplicates"] == 1
     assert totals["rejected"] == 2
+    assert totals["skipped"] == 2
+    assert totals["accepted"] == 3  # executions started: the track, the order, the bad timestamp
     assert totals["items_tracked"] == 1 + len(order["properties"]["products"])
 
 
@@ -143,7 +149,7 @@ def test_the_replay_keeps_a_bounded_window_of_executions_and_answers_in_input_or
     # then each line is answered once, in input order, with at most 3 executions in moto at any time
     assert [line.line for line in lines] == list(range(1, len(messages) + 1))
     assert max(held) <= 3
-    assert all(line.outcome in {"tracked", "ignored", "rejected"} for line in lines)
+    assert all(line.outcome in {"tracked", "ignored", "rejected", "skipped"} for line in lines)
     # a redelivery of a message that started an execution is a duplicate with that execution's outcome
     redelivered = lines[len(traffic) :]
     assert [line.duplicate for line in redelivered] == [lines[i].executionName is not None for i in first]

@@ -37,8 +37,14 @@ def _tracked_event_ids(stack: LocalStack) -> list[str]:
 def test_every_message_gets_exactly_one_outcome(generated_run: Any) -> None:
     _, traffic, outcomes, _ = generated_run
     assert len(outcomes) == len(traffic.messages)
-    assert {o.outcome for o in outcomes} <= {"tracked", "ignored", "rejected", "dead-lettered"}
+    assert {o.outcome for o in outcomes} <= {"tracked", "skipped", "rejected", "dead-lettered"}
     summary = Summary.of(outcomes)
+    # the messages the generator made as non-interactions (identifies, pages) start no execution
+    not_interactions = [f for f in traffic.facts if f.malformed is None and not f.interactions()]
+    assert summary.skipped == len(not_interactions) > 0
+    skipped = {o.messageId for o in outcomes if o.outcome == "skipped"}
+    assert skipped == {f.message_id for f in not_interactions}
+    assert all(o.executionName is None and o.reason for o in outcomes if o.outcome == "skipped")
     # the five malformed messages are rejected with a reason, and nothing else is
     assert summary.rejected == traffic.malformed
     assert all(o.reason for o in outcomes if o.outcome == "rejected")

@@ -56,6 +56,10 @@ CAUGHT_BY: dict[str, tuple[str, Callable[[SoakResult], bool]]] = {
         lambda r: lost(r) and sum(r.wrongly_rejected.values()) > 0,
     ),
     "StartExecution fails for one message in five": ("EXPRESS", lambda r: lost(r) and r.entry.never_in > 0),
+    "Entry skips every Order Completed": (
+        "STANDARD",
+        lambda r: lost(r) and sum(r.wrongly_skipped.values()) > 0,
+    ),
     "Track sends only the first PutEvents batch": ("EXPRESS", lost),
     "SyncProfile never flushes": (
         "STANDARD",

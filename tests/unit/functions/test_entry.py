@@ -117,7 +117,7 @@ def test_one_message_starts_one_execution(app: ModuleType, sfn: Stubber, lambda_
 def test_a_list_starts_one_execution_per_message_in_order(
     app: ModuleType, sfn: Stubber, lambda_context: Any
 ) -> None:
-    messages = [load_event("track_sku"), load_event("page"), load_event("identify_traits")]
+    messages = [load_event("track_sku"), load_event("order_completed"), load_event("user_only")]
     arns = [_expect_start(sfn, message) for message in messages]
 
     result = app.lambda_handler(messages, lambda_context)
@@ -184,7 +184,7 @@ def test_a_failure_in_a_list_raises_after_the_earlier_messages_started(
     app: ModuleType, sfn: Stubber, lambda_context: Any
 ) -> None:
     # a retry by Segment then finds the first as a duplicate: nothing is started twice
-    first, second = load_event("track_sku"), load_event("page")
+    first, second = load_event("track_sku"), load_event("order_completed")
     _expect_start(sfn, first)
     sfn.add_client_error("start_execution", service_error_code="ThrottlingException", http_status_code=400)
 
@@ -267,7 +267,8 @@ def test_in_a_list_the_good_messages_start_and_the_hopeless_one_is_parked(
 def test_an_input_over_256_kib_is_parked_whole(
     app: ModuleType, sfn: Stubber, sqs: Stubber, lambda_context: Any
 ) -> None:
-    big = {**load_event("page"), "properties": {"blob": "x" * MAX_EXECUTION_INPUT_BYTES}}
+    big = load_event("track_sku")
+    big["properties"]["blob"] = "x" * MAX_EXECUTION_INPUT_BYTES
     parked: list[dict[str, Any]] = []
     _expect_park(sqs, parked)
 
@@ -411,7 +412,7 @@ def test_every_message_id_gives_a_valid_deterministic_name(message_id: str) -> N
 def test_metrics_count_starts_duplicates_and_failures(
     app: ModuleType, sfn: Stubber, lambda_context: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    first, second = load_event("track_sku"), load_event("page")
+    first, second = load_event("track_sku"), load_event("order_completed")
     _expect_start(sfn, first)
     sfn.add_client_error("start_execution", service_error_code="ExecutionAlreadyExists", http_status_code=400)
     sfn.add_client_error("start_execution", service_error_code="ThrottlingException", http_status_code=400)
@@ -427,6 +428,11 @@ def test_metrics_count_starts_duplicates_and_failures(
         for record in emitted
     ]
     assert counts == [
-        {"ExecutionsStarted": [1.0], "DuplicateDeliveries": [1.0], "InputsParked": [0.0]},
+        {
+            "ExecutionsStarted": [1.0],
+            "DuplicateDeliveries": [1.0],
+            "InputsParked": [0.0],
+            "MessagesSkipped": [0.0],
+        },
         {"StartExecutionFailures": [1.0]},
     ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
@@ -199,6 +200,32 @@ def test_answers_become_named_errors(
         filter_traits.lambda_handler(payload(), lambda_context)
     assert str(status) in str(raised.value)
     assert TOKEN not in str(raised.value)
+
+
+def test_a_429_is_throttled_not_unavailable_and_names_segments_code(
+    configured: Callable[..., ModuleType], http_server: Any, lambda_context: Any
+) -> None:
+    # the Profile API's 429 body (https://segment.com/docs/unify/profile-api/, "Errors")
+    filter_traits = configured()
+    body = {"error": {"code": "rate_limit_error", "message": "Too many requests hit the API too quickly."}}
+    http_server.reply(429, body)
+    with pytest.raises(ProfileApiThrottled, match="429 rate_limit_error") as raised:
+        filter_traits.lambda_handler(payload(), lambda_context)
+    assert not isinstance(raised.value, ProfileApiUnavailable)
+    assert "retry after" not in str(raised.value)
+
+
+def test_a_429_is_not_waited_for_even_when_it_asks(
+    configured: Callable[..., ModuleType], http_server: Any, lambda_context: Any
+) -> None:
+    # a Retry-After longer than the function's 5 s: reported, never slept on inside the step
+    filter_traits = configured()
+    http_server.reply(429, {"error": {"code": "rate_limit_error"}}, headers={"Retry-After": "30"})
+    started = time.monotonic()
+    with pytest.raises(ProfileApiThrottled, match="asked to retry after 30 s"):
+        filter_traits.lambda_handler(payload(), lambda_context)
+    assert time.monotonic() - started < 1.0
+    assert len(http_server.requests) == 1  # one attempt: the state machine owns retries
 
 
 def test_401_says_to_check_the_token(

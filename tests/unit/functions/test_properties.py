@@ -24,11 +24,12 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from segment_personalize.adapters.personalize import check_put_events
+from segment_personalize.config import DEFAULT_INTERACTION_EVENTS
 from segment_personalize.contract import Interaction
 from segment_personalize.dead_letters import MAX_MESSAGE_BYTES
 from segment_personalize.errors import InvalidSegmentEvent, StartExecutionFailed
 from segment_personalize.executions import MAX_EXECUTION_INPUT_BYTES, execution_name
-from segment_personalize.segment_events import MAX_REASON_LENGTH, parse_message
+from segment_personalize.segment_events import MAX_REASON_LENGTH, parse_message, show
 from tests.contract import INTERACTION_KEYS, RESULT_KEYS
 from tests.events import event_names, load_event
 from tests.fakes import LambdaContext
@@ -381,6 +382,21 @@ class FakeDeadLetterQueue:
         return {"MessageId": f"sqs-{len(self.letters)}"}
 
 
+def _never_an_interaction(message: Any) -> str | None:
+    """Why entry must skip ``message`` under the default INTERACTION_EVENTS: it parses, and is not a track
+    or is a track of another event; None otherwise."""
+    try:
+        parsed = parse_message(message)
+    except InvalidSegmentEvent:
+        return None
+    if parsed.type != "track":
+        return f"{parsed.type} messages are not interactions"
+    event = getattr(parsed, "event", None)
+    if event in DEFAULT_INTERACTION_EVENTS.split(","):
+        return None
+    return f"event {show(event)} is not in INTERACTION_EVENTS"
+
+
 @pytest.fixture
 def entry(load_app: Callable[..., ModuleType]) -> Any:
     return load_app(
@@ -438,10 +454,21 @@ def test_entry_starts_one_execution_per_message_or_names_the_problem(
         return
     started = answer["started"]
     assert len(started) == len(messages)
-    assert len(sfn.calls) + len(queue.letters) == len(messages)
+    skipped = [item for item in started if item["status"] == "skipped"]
+    assert len(sfn.calls) + len(queue.letters) + len(skipped) == len(messages)
     seen: set[str] = set()
     calls, letters = iter(sfn.calls), iter(queue.letters)
     for message, item in zip(messages, started, strict=True):
+        if item["status"] != "rejected":
+            # skipped exactly when the message is valid and can never be an interaction (default settings)
+            assert (item["status"] == "skipped") == (_never_an_interaction(message) is not None), item
+        if item["status"] == "skipped":
+            assert item == {
+                "messageId": message["messageId"],
+                "status": "skipped",
+                "reason": _never_an_interaction(message),
+            }
+            continue
         if item["status"] == "rejected":  # parked with its reason, never started
             letter = next(letters)
             assert item["reason"] == letter["reason"] == assert_reason(InvalidSegmentEvent(item["reason"]))

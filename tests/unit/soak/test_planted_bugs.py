@@ -61,6 +61,23 @@ def test_validate_rejects_every_order_completed(
     assert validate.lambda_handler(single, lambda_context)["status"] == "accepted"
 
 
+def test_entry_skips_every_order_completed(load_app: Callable[..., ModuleType], lambda_context: Any) -> None:
+    entry: Any = load_app(
+        "entry",
+        STATE_MACHINE_ARN="arn:aws:states:us-east-1:123456789012:stateMachine:sp",
+        DEAD_LETTER_QUEUE_URL="https://sqs.local/dlq",
+    )
+    starts = Starts()
+    entry.sfn = starts
+    planted_bugs.entry_skips_order_completed(entry)
+    (skipped,) = entry.lambda_handler(load_event("order_completed"), lambda_context)["started"]
+    assert skipped["status"] == "skipped"
+    assert skipped["reason"] == "event 'Order Completed' is not in INTERACTION_EVENTS"
+    (started,) = entry.lambda_handler(load_event("track_sku"), lambda_context)["started"]
+    assert started["status"] == "started"
+    assert starts.names == [load_event("track_sku")["messageId"]]
+
+
 class Starts:
     def __init__(self) -> None:
         self.names: list[str] = []

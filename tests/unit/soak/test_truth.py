@@ -89,3 +89,27 @@ def test_a_stored_event_is_checked_against_the_generators_ids() -> None:
     assert expected.mismatch(row) is None
     assert expected.mismatch(row | {"item_id": "SKU-3"}) == "item_id 'SKU-3', not 'SKU-2'"
     assert "session_id" in str(expected.mismatch(row | {"session_id": "other"}))
+
+
+def test_a_skipped_non_interaction_is_neither_lost_nor_rejected_and_a_skipped_interaction_is_lost() -> None:
+    facts = [PAGE, VALID, ORDER]
+    answers = [
+        _answer(0, "skipped", reason="entry: page messages are not interactions"),
+        _answer(0, "skipped", copy=1, reason="entry: page messages are not interactions"),
+        _answer(1, "skipped", reason="entry: event 'Product Viewed' is not in INTERACTION_EVENTS"),  # wrong
+        _answer(2, "started", execution_arn="arn:2"),
+    ]
+
+    judged = judge(facts, range(3), answers, {})
+
+    # the page: counted from the generator's facts as not an interaction, skipped by entry, not lost
+    assert judged.ignored == 1
+    assert judged.skipped == 1
+    assert judged.never_in == {}
+    assert judged.rejected == {}
+    assert judged.wrongly_rejected == {}
+    # the product view the generator made an interaction: skipping it loses it
+    assert judged.wrongly_skipped == {"entry: event 'Product Viewed' is not in INTERACTION_EVENTS": 1}
+    assert judged.losses == 1
+    assert "m0" in judged.expected
+    assert judged.syncs == set()  # the order is anonymous; the skipped view never got in

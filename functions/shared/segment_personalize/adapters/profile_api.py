@@ -4,6 +4,15 @@
 token as user name, empty password). Answers become domain errors: 429 ``ProfileApiThrottled``; 5xx, a
 connection failure or a timeout ``ProfileApiUnavailable``; 401, 403 and other 4xx ``ProfileApiRejected``.
 A 404 is a profile Segment does not know (yet): no traits, not an error.
+
+A 429 is back-pressure, not an outage: "every Space has a default rate limit of 100 requests/sec", above it
+"429 - Too Many Requests ... Segment recommends an exponential backoff of your requests", error code
+``rate_limit_error`` (https://segment.com/docs/unify/profile-api/). So it is an error of its own, which the
+state machine can retry on a longer, jittered schedule than an outage. The adapter itself never waits for it:
+FilterTraits has one Profile API call's worth of its Lambda timeout (``adapters.clients.UNIT_OF_WORK``,
+checked by ``tests/iac/test_budget.py``), and a wait plus a second call would outlast it, turning a named,
+retried error into a Lambda timeout. A ``Retry-After`` (the page documents none; a proxy may send one) is
+only reported in the message.
 """
 
 from __future__ import annotations
@@ -82,7 +91,7 @@ class ProfileApi:
         if status == 404:
             return None
         if status == 429:
-            raise ProfileApiThrottled("Profile API answered 429 Too Many Requests (100 requests/s per space)")
+            raise throttled(response)
         if status >= 500:
             raise ProfileApiUnavailable(f"Profile API answered {status} {response.reason}")
         if status in (401, 403):
@@ -105,3 +114,20 @@ class ProfileApi:
         if not isinstance(traits, dict):
             raise ProfileApiUnavailable(f"Profile API answered {status} without a traits object")
         return traits
+
+
+def throttled(response: requests.Response) -> ProfileApiThrottled:
+    """The ProfileApiThrottled of a 429: Segment's error code and, when sent, its Retry-After."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    error = body.get("error") if isinstance(body, dict) else None
+    code = error.get("code") if isinstance(error, dict) else None
+    name = code[:60] if isinstance(code, str) and code else "Too Many Requests"
+    retry_after = response.headers.get("Retry-After", "").strip()
+    asked = f"; it asked to retry after {retry_after[:40]} s" if retry_after else ""
+    return ProfileApiThrottled(
+        f"Profile API answered 429 {name} (100 requests/s per space): retried by the state machine with "
+        f"backoff{asked}"
+    )
