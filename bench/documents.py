@@ -87,7 +87,7 @@ def _measures(results: dict[str, Any]) -> list[str]:
     t = results["throughput"]
     runs, cpu, ack = t["runs"], t["cpu"], results["acknowledgement"]
     rows = [
-        f"The last run on a {results['machine']['cpus']}-core machine:",
+        f"The run in `bench/results.json`, on a {results['machine']['cpus']}-core machine:",
         "",
         "| Measure | Workflow | Single-function baseline (the original workshop Lambda) |",
         "|---|---|---|",

@@ -163,6 +163,7 @@ def _by_role(resident: dict[int, int]) -> dict[str, list[int]]:
         except OSError:
             argv = ["?"]
         role = argv[argv.index("-m") + 1] if "-m" in argv[:-1] else Path(argv[0]).name
+        role = role or "other"  # a process between fork and exec, or ending: no command line to read
         entry = roles.setdefault(role, [0, 0])
         entry[0], entry[1] = entry[0] + 1, entry[1] + kb
     return roles
