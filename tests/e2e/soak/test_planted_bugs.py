@@ -17,7 +17,7 @@ from soak.harness import ClientWrapper, run_soak
 from tests.fakes import planted_bugs
 from tests.fakes.planted_bugs import HANDLER_BUGS, NO_NAME_DEDUPE
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 
 EVENTS = 40
 

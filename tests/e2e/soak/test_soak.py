@@ -22,7 +22,7 @@ from soak.harness import run_soak
 from soak.report import print_result
 from tests.events import load_event
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 
 SMALL_SOAK_EVENTS = 40
 
@@ -31,7 +31,7 @@ SMALL_SOAK_EVENTS = 40
 def small_soak(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> SoakResult:
     workflow = request.param
     return run_soak(
-        workflow, events=SMALL_SOAK_EVENTS, seconds=60, seed=5, data_dir=tmp_path_factory.mktemp(workflow)
+        workflow, events=SMALL_SOAK_EVENTS, seconds=120, seed=5, data_dir=tmp_path_factory.mktemp(workflow)
     )
 
 
